@@ -36,6 +36,7 @@ const libc = dlopen('libc.so.6', {
   recvmsg: { args: [i32, ptr, i32], returns: i64 },
   send: { args: [i32, ptr, u64, i32], returns: i64 },
   recv: { args: [i32, ptr, u64, i32], returns: i64 },
+  sendto: { args: [i32, ptr, u64, i32, ptr, u32], returns: i64 },
   read: { args: [i32, ptr, u64], returns: i64 },
   write: { args: [i32, ptr, u64], returns: i64 },
   pipe2: { args: [ptr, i32], returns: i32 },
