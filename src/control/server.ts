@@ -1,0 +1,311 @@
+/**
+ * The agent's control socket (SPEC §3.9): AF_UNIX SOCK_SEQPACKET in the runtime directory.
+ * A local process (or a launcher on its behalf) sends a RestoreRequest; the agent authorises
+ * it by SO_PEERCRED (root, or the uid that owns the pid being restored), runs or claims the
+ * restore, and streams one EndpointResult per endpoint with its fd attached, then RestoreDone.
+ *
+ * Ownership: each restored fd moves from the restore to the session when it is sent; the
+ * session closes its copy once the kernel has queued it to the client. A client that goes
+ * away mid-restore cancels the restore, and every fd it held is closed.
+ */
+import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+import {
+  bind,
+  close,
+  getPeerCred,
+  listen,
+  recvFds,
+  socket,
+  accept,
+  sendFds,
+  send,
+} from '../../ffi/index.ts';
+import { RewireError } from '../errors.ts';
+import type { Logger } from '../log/logger.ts';
+import { decodeControlRequest, encodeControlReply } from '../model/codec.ts';
+import type { ControlReply, EndpointResult } from '../model/frames.ts';
+import type { Reactor } from '../reactor/reactor.ts';
+import type { RewireEngine } from '../rewire/engine.ts';
+import type { EndpointTask, Restore } from '../rewire/restore.ts';
+import { FrameReader } from '../wire/framer.ts';
+import { packFrames, PACKET_BYTES, type Packet } from './packets.ts';
+
+export interface ControlServerOptions {
+  runtimeDir: string;
+  maxFrameBytes: number;
+  /** How long a client has to send its request. */
+  requestTimeoutMs: number;
+}
+
+/** A long-lived session: where connections handed over later are delivered. */
+export interface OpenSession {
+  pid: number;
+  processKey: string;
+  deliver(task: EndpointTask): void;
+}
+
+export class ControlServer {
+  readonly path: string;
+  readonly sessions = new Map<string, OpenSession>();
+  #fd = -1;
+  #stopped = false;
+
+  constructor(
+    readonly options: ControlServerOptions,
+    readonly engine: RewireEngine,
+    readonly reactor: Reactor,
+    readonly log: Logger,
+  ) {
+    this.path = join(options.runtimeDir, 'control.sock');
+  }
+
+  /** Creates the runtime directory (0700) and starts listening. */
+  start(): void {
+    mkdirSync(this.options.runtimeDir, { recursive: true, mode: 0o700 });
+    if ((statSync(this.options.runtimeDir).mode & 0o777) !== 0o700)
+      chmodSync(this.options.runtimeDir, 0o700);
+    rmSync(this.path, { force: true });
+    const fd = socket('unix', 'seqpacket', { nonblock: true });
+    try {
+      bind(fd, { family: 'unix', path: this.path });
+      listen(fd, 256);
+    } catch (err) {
+      close(fd);
+      throw new RewireError(
+        'ELISTEN',
+        `Cannot listen on control socket '${this.path}': ${(err as Error).message}`,
+      );
+    }
+    this.#fd = fd;
+    void this.#acceptLoop();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#fd < 0) return;
+    this.reactor.forget(this.#fd);
+    close(this.#fd);
+    this.#fd = -1;
+    rmSync(this.path, { force: true });
+  }
+
+  async #acceptLoop(): Promise<void> {
+    while (!this.#stopped) {
+      const got = safeAccept(this.#fd);
+      if (got !== null) {
+        void this.#session(got);
+        continue;
+      }
+      try {
+        await this.reactor.readable(this.#fd, Date.now() + 3_600_000, 'control clients');
+      } catch {
+        if (this.#stopped) return;
+      }
+    }
+  }
+
+  async #session(fd: number): Promise<void> {
+    const session = new Session(fd, this);
+    try {
+      await session.run();
+    } catch (err) {
+      this.log.info('control.session_ended', { error: err });
+    } finally {
+      session.dispose();
+    }
+  }
+}
+
+function safeAccept(fd: number): number | null {
+  try {
+    return accept(fd, { nonblock: true })?.fd ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `uid` may restore process `pid`: root may restore any, others their own. */
+function authorised(uid: number, pid: number): boolean {
+  if (uid === 0) return true;
+  try {
+    return statSync(`/proc/${pid}`).uid === uid;
+  } catch {
+    return false;
+  }
+}
+
+class Session {
+  readonly #reader: FrameReader;
+  #restore: Restore | undefined;
+  #gone = false;
+  #outbox: Array<{ body: Uint8Array; fds: number[] }> = [];
+  #flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly fd: number,
+    readonly server: ControlServer,
+  ) {
+    this.#reader = new FrameReader(server.options.maxFrameBytes);
+  }
+
+  async run(): Promise<void> {
+    const cred = getPeerCred(this.fd);
+    const request = await this.#readRequest();
+    const manifest = request.manifest;
+    if (manifest.pid === 0) manifest.pid = cred.pid;
+    if (!authorised(cred.uid, manifest.pid)) {
+      const message = `Cannot restore pid ${manifest.pid}: uid ${cred.uid} does not own it`;
+      this.server.log.warn('control.refused', { uid: cred.uid, pid: manifest.pid });
+      await this.#send([{ body: doneFrame('EPERM', message), fds: [] }]);
+      return;
+    }
+    const engine = this.server.engine;
+    const restore =
+      engine.unclaimedRestoreOf(manifest) ??
+      engine.start(manifest, request.deadlineMs || undefined);
+    restore.claimed = true;
+    this.#restore = restore;
+    const unsubscribe = restore.subscribe((task) => this.#queue(task));
+    const watcher = this.#watchForHangUp(restore.deadline + 5000);
+    await Promise.race([restore.whenDone(), watcher]);
+    unsubscribe();
+    if (this.#gone) {
+      this.server.log.warn('control.client_gone', { restore: restore.id, pid: manifest.pid });
+      engine.cancel(restore, `The process (pid ${manifest.pid}) closed its control session`);
+      engine.forget(restore);
+      return;
+    }
+    await this.#flushing;
+    const c = restore.counts();
+    const done = {
+      restoreId: restore.id,
+      live: c.live,
+      dead: c.dead,
+      failed: c.failed,
+      placementVersion: restore.placementVersion ?? 0n,
+    };
+    await this.#send([{ body: encodeControlReply({ kind: 'done', done }), fds: [] }]);
+    engine.forget(restore);
+    if (request.keepOpen) await this.#keepOpen(manifest.pid, restore.processKey);
+  }
+
+  async #readRequest() {
+    const deadline = Date.now() + this.server.options.requestTimeoutMs;
+    for (;;) {
+      const got = recvFds(this.fd, { maxBytes: PACKET_BYTES, maxFds: 0 });
+      if (got === null) {
+        await this.server.reactor.readable(this.fd, deadline, 'a restore request');
+        continue;
+      }
+      if (got.data.length === 0)
+        throw new RewireError('EPEER_CLOSED', 'Client closed before sending a request');
+      const frames = this.#reader.push(got.data);
+      if (frames.length > 0) {
+        const request = decodeControlRequest(frames[0]!);
+        return request.restore;
+      }
+    }
+  }
+
+  #queue(task: EndpointTask): void {
+    if (this.#gone) return;
+    const fd = task.takeFd();
+    const result: EndpointResult = {
+      id: task.endpoint.id,
+      status: task.state === 'live' ? 'live' : task.state === 'dead' ? 'dead' : 'failed',
+      how: task.how,
+      code: task.code,
+      message: task.message,
+      fds: task.endpoint.fds,
+      attached: fd === undefined ? 0 : 1,
+      peer: task.peer,
+    };
+    this.#outbox.push({
+      body: encodeControlReply({ kind: 'endpoint', endpoint: result }),
+      fds: fd === undefined ? [] : [fd],
+    });
+    if (this.#outbox.length === 1) this.#flushing = this.#flushing.then(() => this.#drainOutbox());
+  }
+
+  async #drainOutbox(): Promise<void> {
+    await Promise.resolve();
+    const frames = this.#outbox;
+    this.#outbox = [];
+    try {
+      await this.#send(frames);
+    } finally {
+      for (const f of frames) for (const fd of f.fds) close(fd);
+    }
+  }
+
+  async #send(frames: Array<{ body: Uint8Array; fds: number[] }>): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (const packet of packFrames(frames)) await this.#sendPacket(packet, deadline);
+  }
+
+  async #sendPacket(p: Packet, deadline: number): Promise<void> {
+    for (;;) {
+      if (this.#gone) return;
+      let n: number;
+      try {
+        n = p.fds.length > 0 ? sendFds(this.fd, p.fds, p.data) : send(this.fd, p.data);
+      } catch (err) {
+        this.#gone = true;
+        throw err;
+      }
+      if (n >= 0) return;
+      await this.server.reactor.writable(this.fd, deadline, 'room on the control socket');
+    }
+  }
+
+  /** Resolves when the client hangs up (or the deadline passes without it). */
+  async #watchForHangUp(deadline: number): Promise<void> {
+    try {
+      await this.server.reactor.readable(this.fd, deadline, 'the client to hang up');
+    } catch {
+      return;
+    }
+    const peek = recvFds(this.fd, { maxBytes: 1, maxFds: 0, flags: 0x2 /* MSG_PEEK */ });
+    if (peek !== null && peek.data.length === 0) this.#gone = true;
+  }
+
+  async #keepOpen(pid: number, processKey: string): Promise<void> {
+    const open: OpenSession = {
+      pid,
+      processKey,
+      deliver: (task) => this.#queue(task),
+    };
+    this.server.sessions.set(processKey, open);
+    try {
+      for (;;) {
+        await this.server.reactor.readable(
+          this.fd,
+          Date.now() + 86_400_000,
+          'the process to go away',
+        );
+        const peek = recvFds(this.fd, { maxBytes: 1, maxFds: 0, flags: 0x2 });
+        if (peek === null) continue;
+        if (peek.data.length === 0) break;
+        recvFds(this.fd, { maxBytes: PACKET_BYTES, maxFds: 0 });
+      }
+    } finally {
+      this.#gone = true;
+      if (this.server.sessions.get(processKey) === open) this.server.sessions.delete(processKey);
+      this.server.log.info('control.session_closed', { pid, process: processKey });
+    }
+  }
+
+  dispose(): void {
+    this.server.reactor.forget(this.fd);
+    close(this.fd);
+    for (const f of this.#outbox.splice(0)) for (const fd of f.fds) close(fd);
+  }
+}
+
+function doneFrame(code: string, message: string): Uint8Array {
+  const done = { restoreId: '', live: 0, dead: 0, failed: 0, placementVersion: 0n, code, message };
+  const reply: ControlReply = { kind: 'done', done };
+  return encodeControlReply(reply);
+}

@@ -1,0 +1,164 @@
+/**
+ * The handshake between two agents on the TCP connection that becomes a restored connection
+ * (SPEC §5). Both halves read exactly one frame at a time, so no byte that follows the
+ * handshake is consumed:
+ *
+ *   dialer                                   acceptor
+ *   Hello{node, nonce_d}            ->
+ *                                   <-       Challenge{node, nonce_a, proof_a}
+ *   (verify proof_a)
+ *   Attach{proof_d, from, to, version, drained_d} ->
+ *                                            (verify proof_d; match `to`)
+ *                                   <-       Accepted{endpoint, drained_a, version} | Refused
+ *                                   <-       drained_d, raw (lands in the dialer's receive queue)
+ *   drained_a, raw                  ->       (lands in the acceptor's receive queue)
+ *
+ * A peer that fails authentication learns nothing: the acceptor closes without a word.
+ */
+import { send } from '../../ffi/index.ts';
+import { AuthError, ProtocolError } from '../errors.ts';
+import { decodePeerFrame, encodePeerFrame } from '../model/codec.ts';
+import type { Accepted, Attach, PeerFrame, Refused } from '../model/frames.ts';
+import type { EndpointId } from '../model/types.ts';
+import type { Reactor } from '../reactor/reactor.ts';
+import { freshNonce, proof, proofMatches, PROTOCOL_VERSION } from '../wire/auth.ts';
+import { frame } from '../wire/framer.ts';
+import { readFrame, writeAll } from '../wire/stream.ts';
+
+export interface HandshakeContext {
+  reactor: Reactor;
+  key: Uint8Array;
+  nodeId: bigint;
+  maxFrameBytes: number;
+}
+
+type Kind = PeerFrame['kind'];
+type FrameOf<K extends Kind> = Extract<PeerFrame, { kind: K }>;
+
+/** The answer to an Attach. */
+export type Answer =
+  { kind: 'accepted'; accepted: Accepted } | { kind: 'refused'; refused: Refused };
+
+export async function sendFrame(
+  ctx: HandshakeContext,
+  fd: number,
+  f: PeerFrame,
+  deadline: number,
+): Promise<void> {
+  const bytes = frame(encodePeerFrame(f));
+  // The common case fits in the socket buffer at once; only wait when it does not.
+  const n = send(fd, bytes);
+  if (n === bytes.length) return;
+  await writeAll(ctx.reactor, fd, bytes.subarray(Math.max(0, n)), deadline, `a ${f.kind} frame`);
+}
+
+export async function expectFrame<K extends Kind>(
+  ctx: HandshakeContext,
+  fd: number,
+  kinds: readonly K[],
+  deadline: number,
+): Promise<FrameOf<K>> {
+  const body = await readFrame(
+    ctx.reactor,
+    fd,
+    deadline,
+    ctx.maxFrameBytes,
+    `a ${kinds.join(' or ')} frame`,
+  );
+  const f = decodePeerFrame(body);
+  if (!(kinds as readonly string[]).includes(f.kind)) {
+    throw new ProtocolError(
+      `Unexpected ${f.kind} frame from the peer agent: expected ${kinds.join(' or ')}`,
+    );
+  }
+  return f as FrameOf<K>;
+}
+
+/** What the dialer names once the acceptor has proved itself. */
+export interface AttachRequest {
+  from: EndpointId;
+  to: EndpointId;
+  placementVersion: bigint;
+  drained: Uint8Array;
+}
+
+/**
+ * Runs the dialer's half up to the acceptor's answer. Returns the Accepted or Refused frame;
+ * throws AuthError when the acceptor fails to prove the key, or closes after our proof.
+ */
+export async function dialerHandshake(
+  ctx: HandshakeContext,
+  fd: number,
+  request: AttachRequest,
+  deadline: number,
+): Promise<{ answer: Answer; acceptorNode: bigint }> {
+  const nonceD = freshNonce();
+  await sendFrame(
+    ctx,
+    fd,
+    { kind: 'hello', hello: { version: PROTOCOL_VERSION, nodeId: ctx.nodeId, nonce: nonceD } },
+    deadline,
+  );
+  const { challenge } = await expectFrame(ctx, fd, ['challenge'], deadline);
+  const nonces = { dialer: nonceD, acceptor: challenge.nonce };
+  const nodes = { dialer: ctx.nodeId, acceptor: challenge.nodeId };
+  if (!proofMatches(challenge.proof, proof(ctx.key, 'acceptor', nonces, nodes))) {
+    throw new AuthError(
+      `Peer agent of node '${challenge.nodeId}' failed authentication: it does not hold this cluster's key`,
+    );
+  }
+  const attach = { proof: proof(ctx.key, 'dialer', nonces, nodes), ...request };
+  await sendFrame(ctx, fd, { kind: 'attach', attach }, deadline);
+  try {
+    const answer = await expectFrame(ctx, fd, ['accepted', 'refused'], deadline);
+    return { answer, acceptorNode: challenge.nodeId };
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EPEER_CLOSED') throw err;
+    throw new AuthError(
+      `Peer agent of node '${challenge.nodeId}' closed the connection after our proof: it does not accept this node's cluster key`,
+    );
+  }
+}
+
+/**
+ * Runs the acceptor's half up to the verified Attach. Throws AuthError (after which the caller
+ * closes the connection without answering) when the dialer's proof is wrong.
+ */
+export async function acceptorHandshake(
+  ctx: HandshakeContext,
+  fd: number,
+  deadline: number,
+): Promise<{ attach: Attach; dialerNode: bigint }> {
+  const { hello } = await expectFrame(ctx, fd, ['hello'], deadline);
+  if (hello.version !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      `Cannot talk to peer agent: protocol version ${hello.version}, this agent speaks ${PROTOCOL_VERSION}`,
+    );
+  }
+  const nonceA = freshNonce();
+  const nonces = { dialer: hello.nonce, acceptor: nonceA };
+  const nodes = { dialer: hello.nodeId, acceptor: ctx.nodeId };
+  const challenge = {
+    nodeId: ctx.nodeId,
+    nonce: nonceA,
+    proof: proof(ctx.key, 'acceptor', nonces, nodes),
+  };
+  await sendFrame(ctx, fd, { kind: 'challenge', challenge }, deadline);
+  const { attach } = await expectFrame(ctx, fd, ['attach'], deadline);
+  if (!proofMatches(attach.proof, proof(ctx.key, 'dialer', nonces, nodes))) {
+    throw new AuthError(
+      `Peer claiming node '${hello.nodeId}' failed authentication: wrong cluster key`,
+    );
+  }
+  return { attach, dialerNode: hello.nodeId };
+}
+
+/** Writes the other side's drained bytes raw after the handshake (see the sequence above). */
+export async function writeRefill(
+  ctx: HandshakeContext,
+  fd: number,
+  bytes: Uint8Array,
+  deadline: number,
+): Promise<void> {
+  await writeAll(ctx.reactor, fd, bytes, deadline, `${bytes.length} drained bytes`);
+}

@@ -1,0 +1,94 @@
+/**
+ * The frame format on every rewire stream: a 4-byte big-endian length, then that many bytes
+ * (one protobuf message).
+ *
+ * `FrameReader` is incremental: feed it what arrived, take whole frames out. It also says
+ * how many bytes the next read may take (`wanted`) without crossing the end of the current
+ * frame, which is how the agent reads a handshake without consuming one byte of the data
+ * that follows it on a connection it hands to a process.
+ */
+import { ProtocolError } from '../errors.ts';
+
+export const FRAME_HEADER = 4;
+
+/** Prefixes `body` with its length. */
+export function frame(body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(FRAME_HEADER + body.length);
+  new DataView(out.buffer).setUint32(0, body.length, false);
+  out.set(body, FRAME_HEADER);
+  return out;
+}
+
+export class FrameReader {
+  readonly #maxBytes: number;
+  #header = new Uint8Array(FRAME_HEADER);
+  #headerFill = 0;
+  #body: Uint8Array | null = null;
+  #bodyFill = 0;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** How many bytes to read next so as to end exactly at the end of the current frame. */
+  wanted(): number {
+    if (this.#body === null) return FRAME_HEADER - this.#headerFill;
+    return this.#body.length - this.#bodyFill;
+  }
+
+  /**
+   * Takes bytes; returns the frame bodies completed by them. Never give it more than
+   * `wanted()` bytes if the bytes after the frame must stay unread.
+   */
+  push(chunk: Uint8Array): Uint8Array[] {
+    const frames: Uint8Array[] = [];
+    let off = 0;
+    while (off < chunk.length) {
+      off += this.#take(chunk.subarray(off));
+      const done = this.#complete();
+      if (done) frames.push(done);
+    }
+    const done = this.#complete();
+    if (done) frames.push(done);
+    return frames;
+  }
+
+  /** Whether a frame has started but not finished. */
+  get partial(): boolean {
+    return this.#headerFill > 0 || this.#body !== null;
+  }
+
+  #take(bytes: Uint8Array): number {
+    if (this.#body === null) {
+      const n = Math.min(bytes.length, FRAME_HEADER - this.#headerFill);
+      this.#header.set(bytes.subarray(0, n), this.#headerFill);
+      this.#headerFill += n;
+      if (this.#headerFill === FRAME_HEADER) this.#startBody();
+      return n;
+    }
+    const n = Math.min(bytes.length, this.#body.length - this.#bodyFill);
+    this.#body.set(bytes.subarray(0, n), this.#bodyFill);
+    this.#bodyFill += n;
+    return n;
+  }
+
+  #startBody(): void {
+    const length = new DataView(this.#header.buffer).getUint32(0, false);
+    if (length > this.#maxBytes) {
+      throw new ProtocolError(
+        `Cannot read frame: length ${length} is more than the limit of ${this.#maxBytes} bytes`,
+        'EFRAME_TOO_LARGE',
+      );
+    }
+    this.#body = new Uint8Array(length);
+    this.#bodyFill = 0;
+  }
+
+  #complete(): Uint8Array | null {
+    if (this.#body === null || this.#bodyFill < this.#body.length) return null;
+    const body = this.#body;
+    this.#body = null;
+    this.#headerFill = 0;
+    return body;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Test helpers: agents on loopback with their own node ids and ports, in this test process,
+ * and manifests for pairs of endpoints.
+ */
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { startAgent, type RunningAgent } from '../../src/agent/agent.ts';
+import type { AgentConfig } from '../../src/config/types.ts';
+import { createLogger, silentLogger } from '../../src/log/logger.ts';
+import type { Endpoint, Manifest, Placement, ProcessId } from '../../src/model/types.ts';
+
+export const clusterKey = new Uint8Array(32).fill(7);
+
+export function testConfig(nodeId: bigint, overrides: Partial<AgentConfig> = {}): AgentConfig {
+  const dir = mkdtempSync(join(tmpdir(), 'rewire-test-'));
+  return {
+    nodeId,
+    nodeName: `node-${nodeId}`,
+    listen: { address: '127.0.0.1', port: 0 },
+    advertise: { address: '127.0.0.1', port: 0 },
+    clusterKey,
+    http: { address: '127.0.0.1', port: 0, token: undefined },
+    stateDir: join(dir, 'state'),
+    runtimeDir: join(dir, 'run'),
+    localPolicy: 'keep-family',
+    deadlines: { connectMs: 2000, handshakeMs: 3000, restoreMs: 8000 },
+    dialConcurrency: 64,
+    maxFrameBytes: 64 * 1024 * 1024,
+    parentDaemons: ['orterun', 'mpirun', 'orted'],
+    placement: undefined,
+    logLevel: 'error',
+    ...overrides,
+  };
+}
+
+const logger =
+  process.env.REWIRE_TEST_LOG === '1'
+    ? createLogger({ level: 'debug', json: false })
+    : silentLogger;
+
+/** Starts one agent per node id; the placement lists them all with their bound ports. */
+export async function startCluster(
+  nodeIds: bigint[],
+  overrides: (id: bigint) => Partial<AgentConfig> = () => ({}),
+): Promise<RunningAgent[]> {
+  const agents: RunningAgent[] = [];
+  for (const id of nodeIds) agents.push(await startAgent(testConfig(id, overrides(id)), logger));
+  return agents;
+}
+
+export function nodesOf(agents: RunningAgent[]): Placement['nodes'] {
+  return agents.map((a) => ({
+    nodeId: BigInt(a.node().nodeId),
+    address: '127.0.0.1',
+    port: a.peerPort,
+  }));
+}
+
+/** Gives every agent the same placement. */
+export function place(
+  agents: RunningAgent[],
+  version: bigint,
+  processes: Array<[ProcessId, bigint]>,
+  extra: Partial<Placement> = {},
+): Placement {
+  const placement: Placement = {
+    version,
+    nodes: nodesOf(agents),
+    processes: processes.map(([process, nodeId]) => ({ process, nodeId })),
+    replacements: [],
+    ...extra,
+  };
+  for (const a of agents) a.setPlacement(placement);
+  return placement;
+}
+
+export function proc(hostId: bigint, pid: number): ProcessId {
+  return { hostId, pid, birthTime: 1700000000n + BigInt(pid), generation: 1 };
+}
+
+export function endpoint(
+  p: ProcessId,
+  conn: number,
+  role: Endpoint['role'],
+  peer: [ProcessId, number] | undefined,
+  extra: Partial<Endpoint> = {},
+): Endpoint {
+  return {
+    id: { process: p, conn },
+    peer: peer ? { process: peer[0], conn: peer[1] } : undefined,
+    role,
+    family: 'inet',
+    type: 'stream',
+    protocol: 6,
+    fds: [10 + conn],
+    options: [],
+    drained: new Uint8Array(0),
+    ...extra,
+  };
+}
+
+export function manifest(
+  p: ProcessId,
+  endpoints: Endpoint[],
+  extra: Partial<Manifest> = {},
+): Manifest {
+  return { process: p, executable: 'rank', pid: 0, checkpointPid: p.pid, endpoints, ...extra };
+}
+
+export function openFdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+export async function stopAll(agents: RunningAgent[]): Promise<void> {
+  for (const a of agents) await a.stop();
+}
