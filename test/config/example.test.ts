@@ -5,6 +5,7 @@ import { join } from 'node:path';
 
 import { loadConfig } from '../../src/config/load.ts';
 import { options } from '../../src/config/options.ts';
+import type { AgentConfig } from '../../src/config/types.ts';
 
 const examplePath = join(import.meta.dir, '../../build/rewire.example.toml');
 const example = readFileSync(examplePath, 'utf8');
@@ -56,7 +57,7 @@ test('the example config, placement uncommented, loads to the defaults and its p
     host: { uid: 1000, hostname: 'h' },
   });
 
-  expect({ ...config, placement: undefined }).toEqual(defaults);
+  expect({ ...config, placement: undefined } as AgentConfig).toEqual(defaults);
   expect(config.placement?.nodes).toHaveLength(1);
   expect(config.placement?.processes).toHaveLength(1);
 });
