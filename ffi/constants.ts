@@ -78,8 +78,12 @@ export const F = {
   GETOWN: 9,
   SETSIG: 10,
   GETSIG: 11,
+  GETOWN_EX: 16,
   DUPFD_CLOEXEC: 1030,
 } as const;
+
+/** struct f_owner_ex.type values (F_GETOWN_EX). */
+export const F_OWNER = { TID: 0, PID: 1, PGRP: 2 } as const;
 
 export const FD_CLOEXEC = 1;
 
@@ -124,6 +128,7 @@ export const EPOLL = {
   HUP: 0x10,
   RDHUP: 0x2000,
   ONESHOT: 1 << 30,
+  ET: 0x80000000,
   CLOEXEC: 0o2000000,
 } as const;
 

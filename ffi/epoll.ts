@@ -15,12 +15,15 @@ export function epollCreate(): number {
   return check(sym.epoll_create1(EPOLL.CLOEXEC), { syscall: 'epoll_create1' });
 }
 
+/** One struct epoll_event, reused: epoll_ctl copies it before returning. */
+const eventBuf = new Uint8Array(16);
+const eventView = new DataView(eventBuf.buffer);
+
 function encodeEvent(events: number, data: number): Uint8Array {
-  const buf = new Uint8Array(arch.epollEvent.size);
-  const view = new DataView(buf.buffer);
-  view.setUint32(0, events >>> 0, true);
-  view.setBigUint64(arch.epollEvent.dataOffset, BigInt(data), true);
-  return buf;
+  eventView.setUint32(0, events >>> 0, true);
+  eventView.setUint32(arch.epollEvent.dataOffset, data >>> 0, true);
+  eventView.setUint32(arch.epollEvent.dataOffset + 4, Math.floor(data / 2 ** 32), true);
+  return eventBuf.subarray(0, arch.epollEvent.size);
 }
 
 /** epoll_ctl(2). `data` (default: the fd) comes back with each event. */

@@ -21,6 +21,7 @@ import {
   accept,
   sendFds,
   send,
+  MSG,
 } from '../../ffi/index.ts';
 import { RewireError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
@@ -260,15 +261,20 @@ class Session {
     }
   }
 
-  /** Resolves when the client hangs up (or the deadline passes without it). */
+  /**
+   * Resolves when the client hangs up, or when the deadline passes without it. A wake-up is
+   * only a hint: the socket is peeked, and the wait goes on unless it is at end-of-file.
+   */
   async #watchForHangUp(deadline: number): Promise<void> {
-    try {
-      await this.server.reactor.readable(this.fd, deadline, 'the client to hang up');
-    } catch {
-      return;
+    while (!this.#gone) {
+      try {
+        await this.server.reactor.readable(this.fd, deadline, 'the client to hang up');
+      } catch {
+        return;
+      }
+      const peek = recvFds(this.fd, { maxBytes: 1, maxFds: 0, flags: MSG.PEEK });
+      if (peek !== null && peek.data.length === 0) this.#gone = true;
     }
-    const peek = recvFds(this.fd, { maxBytes: 1, maxFds: 0, flags: 0x2 /* MSG_PEEK */ });
-    if (peek !== null && peek.data.length === 0) this.#gone = true;
   }
 
   async #keepOpen(pid: number, processKey: string): Promise<void> {
@@ -285,7 +291,7 @@ class Session {
           Date.now() + 86_400_000,
           'the process to go away',
         );
-        const peek = recvFds(this.fd, { maxBytes: 1, maxFds: 0, flags: 0x2 });
+        const peek = recvFds(this.fd, { maxBytes: 1, maxFds: 0, flags: MSG.PEEK });
         if (peek === null) continue;
         if (peek.data.length === 0) break;
         recvFds(this.fd, { maxBytes: PACKET_BYTES, maxFds: 0 });

@@ -3,9 +3,11 @@
  * non-blocking libc calls on fds it owns (it must never read a byte past a handshake, which
  * rules out Bun's buffered sockets); this reactor tells it when an fd is worth trying again.
  *
- * A poller thread (ffi/epoll-worker.ts) blocks in epoll_wait and posts ready fds here. Each
- * wait arms its fd with EPOLLONESHOT; every wait has a deadline and rejects with a
- * DeadlineError when it passes. Call `forget(fd)` before closing an fd that was ever waited on:
+ * A poller thread (ffi/epoll-worker.ts) blocks in epoll_wait and posts ready fds here. An fd
+ * is registered once, edge-triggered, for reading and writing; an edge that arrives while
+ * nobody waits is remembered, so the next wait returns at once and the caller tries its I/O
+ * again (the usual edge-triggered rule: wait only after an EAGAIN). Every wait has a deadline
+ * and rejects with a DeadlineError when it passes. Call `forget(fd)` before closing an fd that was ever waited on:
  * a closed fd stays registered while a dup of it lives (e.g. in the process it was handed to).
  */
 import { EPOLL, epollCreate, epollCtl, close as closeFd } from '../../ffi/index.ts';
@@ -17,21 +19,23 @@ interface Waiter {
   timer: ReturnType<typeof setTimeout>;
 }
 
-/** The waits pending on one fd: at most one for reading and one for writing. */
-interface FdWaits {
+/** What is known about one registered fd. */
+interface FdState {
   read?: Waiter;
   write?: Waiter;
+  /** Edges seen while nobody waited. */
+  readReady: boolean;
+  writeReady: boolean;
 }
 
-const READ = EPOLL.IN | EPOLL.RDHUP;
-const WRITE = EPOLL.OUT;
-const FAILURE = EPOLL.ERR | EPOLL.HUP;
+const READ = EPOLL.IN | EPOLL.RDHUP | EPOLL.ERR | EPOLL.HUP;
+const WRITE = EPOLL.OUT | EPOLL.ERR | EPOLL.HUP;
+const INTEREST = EPOLL.IN | EPOLL.OUT | EPOLL.RDHUP | EPOLL.ET;
 
 export class Reactor {
   readonly #epfd: number;
   readonly #worker: Worker;
-  readonly #registered = new Set<number>();
-  readonly #waits = new Map<number, FdWaits>();
+  readonly #fds = new Map<number, FdState>();
   #closed = false;
 
   constructor() {
@@ -42,28 +46,26 @@ export class Reactor {
     this.#worker.unref();
   }
 
-  /** Resolves when `fd` is readable (or has an error or hang-up to report). */
+  /** Resolves when `fd` may be readable (or has an error or hang-up to report). */
   readable(fd: number, deadline: number, what = 'data'): Promise<void> {
     return this.#wait(fd, 'read', deadline, what);
   }
 
-  /** Resolves when `fd` is writable (or has an error to report). */
+  /** Resolves when `fd` may be writable (or has an error to report). */
   writable(fd: number, deadline: number, what = 'room to write'): Promise<void> {
     return this.#wait(fd, 'write', deadline, what);
   }
 
   /** Stops watching `fd`; pending waits on it are rejected. Call before closing the fd. */
   forget(fd: number): void {
-    const waits = this.#waits.get(fd);
-    if (waits) {
-      this.#waits.delete(fd);
-      for (const w of [waits.read, waits.write]) {
-        if (!w) continue;
-        clearTimeout(w.timer);
-        w.reject(new DeadlineError(`Stopped waiting on fd ${fd}: it is being closed`));
-      }
+    const state = this.#fds.get(fd);
+    if (!state) return;
+    this.#fds.delete(fd);
+    for (const w of [state.read, state.write]) {
+      if (!w) continue;
+      clearTimeout(w.timer);
+      w.reject(new DeadlineError(`Stopped waiting on fd ${fd}: it is being closed`));
     }
-    if (!this.#registered.delete(fd)) return;
     try {
       epollCtl(this.#epfd, 'del', fd, 0);
     } catch {
@@ -75,59 +77,62 @@ export class Reactor {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const fd of [...this.#waits.keys()]) this.forget(fd);
+    for (const fd of [...this.#fds.keys()]) this.forget(fd);
     this.#worker.postMessage({ stop: true });
     setTimeout(() => this.#worker.terminate(), 300).unref();
     closeFd(this.#epfd);
   }
 
+  #state(fd: number): FdState {
+    let state = this.#fds.get(fd);
+    if (state) return state;
+    state = { readReady: false, writeReady: false };
+    this.#fds.set(fd, state);
+    epollCtl(this.#epfd, 'add', fd, INTEREST);
+    return state;
+  }
+
   #wait(fd: number, dir: 'read' | 'write', deadline: number, what: string): Promise<void> {
     if (this.#closed)
       return Promise.reject(new DeadlineError('Cannot wait: the reactor is closed'));
-    const waits = this.#waits.get(fd) ?? {};
-    if (waits[dir]) {
+    const state = this.#state(fd);
+    const flag = dir === 'read' ? 'readReady' : 'writeReady';
+    if (state[flag]) {
+      state[flag] = false;
+      return Promise.resolve();
+    }
+    if (state[dir]) {
       return Promise.reject(new Error(`Cannot wait to ${dir} fd ${fd}: another wait is pending`));
     }
     return new Promise<void>((resolve, reject) => {
-      const ms = Math.max(0, deadline - Date.now());
-      const timer = setTimeout(() => {
-        const current = this.#waits.get(fd);
-        if (current?.[dir]?.timer === timer) delete current[dir];
-        reject(new DeadlineError(`Timed out waiting for ${what} on fd ${fd}`));
-      }, ms);
-      waits[dir] = { resolve, reject, timer };
-      this.#waits.set(fd, waits);
-      this.#arm(fd, waits);
+      const timer = setTimeout(
+        () => {
+          if (state[dir]?.timer === timer) delete state[dir];
+          reject(new DeadlineError(`Timed out waiting for ${what} on fd ${fd}`));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      state[dir] = { resolve, reject, timer };
     });
-  }
-
-  #arm(fd: number, waits: FdWaits): void {
-    const mask = (waits.read ? READ : 0) | (waits.write ? WRITE : 0) | EPOLL.ONESHOT;
-    if (this.#registered.has(fd)) {
-      epollCtl(this.#epfd, 'mod', fd, mask);
-      return;
-    }
-    epollCtl(this.#epfd, 'add', fd, mask);
-    this.#registered.add(fd);
   }
 
   #dispatch(flat: Float64Array): void {
     for (let i = 0; i < flat.length; i += 2) {
-      const fd = flat[i]!;
+      const state = this.#fds.get(flat[i]!);
+      if (!state) continue;
       const events = flat[i + 1]!;
-      const waits = this.#waits.get(fd);
-      if (!waits) continue;
-      const failed = (events & FAILURE) !== 0;
-      if (waits.read && (failed || events & READ)) this.#wake(waits, 'read');
-      if (waits.write && (failed || events & WRITE)) this.#wake(waits, 'write');
-      if (waits.read || waits.write) this.#arm(fd, waits);
-      else this.#waits.delete(fd);
+      if (events & READ) this.#wake(state, 'read', 'readReady');
+      if (events & WRITE) this.#wake(state, 'write', 'writeReady');
     }
   }
 
-  #wake(waits: FdWaits, dir: 'read' | 'write'): void {
-    const w = waits[dir]!;
-    delete waits[dir];
+  #wake(state: FdState, dir: 'read' | 'write', flag: 'readReady' | 'writeReady'): void {
+    const w = state[dir];
+    if (!w) {
+      state[flag] = true;
+      return;
+    }
+    delete state[dir];
     clearTimeout(w.timer);
     w.resolve();
   }

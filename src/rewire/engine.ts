@@ -528,9 +528,8 @@ export class RewireEngine {
         drained: task.endpoint.drained,
         placementVersion: this.placement.version,
       };
-      await sendFrame(this.#hs, fd, { kind: 'accepted', accepted }, deadline);
       growSendBuffer(fd, attach.drained.length);
-      await writeRefill(this.#hs, fd, attach.drained, deadline);
+      await sendFrame(this.#hs, fd, { kind: 'accepted', accepted }, deadline, attach.drained);
       const family = isIPv6(this.config.listen.address) ? 'inet6' : 'inet';
       const report = applyAfterConnect(fd, task.endpoint, family);
       merge(report, applyFcntl(fd, task.endpoint, this.#pids(task)));

@@ -22,8 +22,8 @@ import type { Accepted, Attach, PeerFrame, Refused } from '../model/frames.ts';
 import type { EndpointId } from '../model/types.ts';
 import type { Reactor } from '../reactor/reactor.ts';
 import { freshNonce, proof, proofMatches, PROTOCOL_VERSION } from '../wire/auth.ts';
-import { frame } from '../wire/framer.ts';
-import { readFrame, writeAll } from '../wire/stream.ts';
+import { FRAME_HEADER, writeLength } from '../wire/framer.ts';
+import { readFrame, readLoneFrame, writeAll } from '../wire/stream.ts';
 
 export interface HandshakeContext {
   reactor: Reactor;
@@ -39,32 +39,43 @@ type FrameOf<K extends Kind> = Extract<PeerFrame, { kind: K }>;
 export type Answer =
   { kind: 'accepted'; accepted: Accepted } | { kind: 'refused'; refused: Refused };
 
+/**
+ * Sends one frame, followed in the same write by `trailing` raw bytes when given (the acceptor
+ * sends its Accepted frame and the dialer's drained bytes together).
+ */
 export async function sendFrame(
   ctx: HandshakeContext,
   fd: number,
   f: PeerFrame,
   deadline: number,
+  trailing?: Uint8Array,
 ): Promise<void> {
-  const bytes = frame(encodePeerFrame(f));
+  const body = encodePeerFrame(f);
+  const bytes = new Uint8Array(FRAME_HEADER + body.length + (trailing?.length ?? 0));
+  writeLength(bytes, body.length);
+  bytes.set(body, FRAME_HEADER);
+  if (trailing) bytes.set(trailing, FRAME_HEADER + body.length);
   // The common case fits in the socket buffer at once; only wait when it does not.
   const n = send(fd, bytes);
   if (n === bytes.length) return;
   await writeAll(ctx.reactor, fd, bytes.subarray(Math.max(0, n)), deadline, `a ${f.kind} frame`);
 }
 
+/**
+ * Reads the next frame, which must be one of `kinds`. `followed` says whether the peer may send
+ * more bytes right after it (the Accepted frame is followed by raw drained bytes): then the
+ * frame is read exactly; otherwise the peer waits for our answer and one recv takes it all.
+ */
 export async function expectFrame<K extends Kind>(
   ctx: HandshakeContext,
   fd: number,
   kinds: readonly K[],
   deadline: number,
+  followed = false,
 ): Promise<FrameOf<K>> {
-  const body = await readFrame(
-    ctx.reactor,
-    fd,
-    deadline,
-    ctx.maxFrameBytes,
-    `a ${kinds.join(' or ')} frame`,
-  );
+  const what = `a ${kinds.join(' or ')} frame`;
+  const read = followed ? readFrame : readLoneFrame;
+  const body = await read(ctx.reactor, fd, deadline, ctx.maxFrameBytes, what);
   const f = decodePeerFrame(body);
   if (!(kinds as readonly string[]).includes(f.kind)) {
     throw new ProtocolError(
@@ -110,7 +121,7 @@ export async function dialerHandshake(
   const attach = { proof: proof(ctx.key, 'dialer', nonces, nodes), ...request };
   await sendFrame(ctx, fd, { kind: 'attach', attach }, deadline);
   try {
-    const answer = await expectFrame(ctx, fd, ['accepted', 'refused'], deadline);
+    const answer = await expectFrame(ctx, fd, ['accepted', 'refused'], deadline, true);
     return { answer, acceptorNode: challenge.nodeId };
   } catch (err) {
     if ((err as { code?: string }).code !== 'EPEER_CLOSED') throw err;

@@ -105,6 +105,7 @@ export class Restore {
   /** Whether a local session has claimed (or started) this restore. */
   claimed = false;
   readonly #listeners = new Set<Listener>();
+  #unsettled: number;
   readonly #done: Array<() => void> = [];
 
   constructor(
@@ -115,6 +116,7 @@ export class Restore {
     this.processKey = processKey(manifest.process);
     this.deadline = Date.now() + deadlineMs;
     this.tasks = manifest.endpoints.map((e) => new EndpointTask(e, this));
+    this.#unsettled = this.tasks.length;
   }
 
   get pending(): EndpointTask[] {
@@ -135,8 +137,9 @@ export class Restore {
   }
 
   onSettled(task: EndpointTask): void {
+    this.#unsettled--;
     for (const l of this.#listeners) l(task);
-    if (this.state === 'running' && this.tasks.every((t) => t.settled)) {
+    if (this.state === 'running' && this.#unsettled === 0) {
       this.#finish(this.tasks.some((t) => t.state === 'failed') ? 'failed' : 'done');
     }
   }

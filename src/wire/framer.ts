@@ -14,9 +14,22 @@ export const FRAME_HEADER = 4;
 /** Prefixes `body` with its length. */
 export function frame(body: Uint8Array): Uint8Array {
   const out = new Uint8Array(FRAME_HEADER + body.length);
-  new DataView(out.buffer).setUint32(0, body.length, false);
+  writeLength(out, body.length);
   out.set(body, FRAME_HEADER);
   return out;
+}
+
+/** Writes a frame length into the first 4 bytes of `out` (big-endian). */
+export function writeLength(out: Uint8Array, length: number): void {
+  out[0] = length >>> 24;
+  out[1] = (length >>> 16) & 0xff;
+  out[2] = (length >>> 8) & 0xff;
+  out[3] = length & 0xff;
+}
+
+/** Reads a frame length from the first 4 bytes of `bytes` (big-endian). */
+export function readLength(bytes: Uint8Array): number {
+  return ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
 }
 
 export class FrameReader {
@@ -73,7 +86,7 @@ export class FrameReader {
   }
 
   #startBody(): void {
-    const length = new DataView(this.#header.buffer).getUint32(0, false);
+    const length = readLength(this.#header);
     if (length > this.#maxBytes) {
       throw new ProtocolError(
         `Cannot read frame: length ${length} is more than the limit of ${this.#maxBytes} bytes`,
