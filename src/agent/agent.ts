@@ -105,7 +105,7 @@ class Agent implements RunningAgent {
     this.#ready = false;
     this.control.stop();
     this.engine.stop();
-    this.reactor.close();
+    await this.reactor.close();
     this.log.info('agent.stopped');
   }
 

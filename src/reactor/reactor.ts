@@ -73,13 +73,19 @@ export class Reactor {
     }
   }
 
-  /** Stops the poller thread and closes the epoll fd. */
-  close(): void {
+  /**
+   * Stops the poller thread and closes the epoll fd. Resolves once the thread is gone, so that
+   * every fd the thread held is closed too.
+   */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const fd of [...this.#fds.keys()]) this.forget(fd);
-    this.#worker.postMessage({ stop: true });
-    setTimeout(() => this.#worker.terminate(), 300).unref();
+    const exited = new Promise<void>((resolve) =>
+      this.#worker.addEventListener('close', () => resolve()),
+    );
+    this.#worker.terminate();
+    await Promise.race([exited, Bun.sleep(2000)]);
     closeFd(this.#epfd);
   }
 

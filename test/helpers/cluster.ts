@@ -2,14 +2,22 @@
  * Test helpers: agents on loopback with their own node ids and ports, in this test process,
  * and manifests for pairs of endpoints.
  */
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { startAgent, type RunningAgent } from '../../src/agent/agent.ts';
 import type { AgentConfig } from '../../src/config/types.ts';
 import { createLogger, silentLogger } from '../../src/log/logger.ts';
-import type { Endpoint, Manifest, Placement, ProcessId } from '../../src/model/types.ts';
+import { encodeInt, optionSpec } from '../../ffi/index.ts';
+import { manifestToJson } from '../../src/model/schema.ts';
+import type {
+  Endpoint,
+  Manifest,
+  Placement,
+  ProcessId,
+  SocketOption,
+} from '../../src/model/types.ts';
 
 export const clusterKey = new Uint8Array(32).fill(7);
 
@@ -115,4 +123,91 @@ export function openFdCount(): number {
 
 export async function stopAll(agents: RunningAgent[]): Promise<void> {
   for (const a of agents) await a.stop();
+}
+
+/** A recorded int option, as getsockopt would have returned it. */
+export function intOption(label: string, value: number): SocketOption {
+  const spec = optionSpec(label);
+  return { level: spec.level, name: spec.optname, value: encodeInt(value), label };
+}
+
+export function lingerOption(onoff: boolean, seconds: number): SocketOption {
+  const value = new Uint8Array(8);
+  const view = new DataView(value.buffer);
+  view.setInt32(0, onoff ? 1 : 0, true);
+  view.setInt32(4, seconds, true);
+  return { level: 1, name: 13, value, label: 'SO_LINGER' };
+}
+
+const repo = join(import.meta.dir, '..', '..');
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `rewire exec` for `m` against `agent`, with the Python stream peer as the command.
+ * Resolves when the process exits (or is killed at the deadline).
+ */
+export async function execPeer(
+  agent: RunningAgent,
+  m: Manifest,
+  peerArgs: string[],
+  timeoutMs = 30_000,
+): Promise<ExecResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'rewire-exec-'));
+  const file = join(dir, 'manifest.json');
+  writeFileSync(file, JSON.stringify(manifestToJson(m)));
+  const proc = Bun.spawn(
+    [
+      process.execPath,
+      join(repo, 'src/main.ts'),
+      'exec',
+      '--manifest',
+      file,
+      '--control',
+      agent.controlSocketPath,
+      '--',
+      'python3',
+      join(repo, 'test/fixtures/stream_peer.py'),
+      ...peerArgs,
+    ],
+    { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' },
+  );
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** Parses the stream peer's report, failing with its stderr when it printed none. */
+export function peerReport(r: ExecResult): PeerReport {
+  if (r.code !== 0 || !r.stdout.trim()) throw new Error(`peer exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as PeerReport;
+}
+
+export interface PeerReport {
+  pid: number;
+  fds: Record<
+    string,
+    {
+      state: {
+        family: string;
+        options: Record<string, number | number[]>;
+        nonblock: boolean;
+        async: boolean;
+        owner: number;
+        signal: number;
+        cloexec: boolean;
+      };
+      drained_ok?: boolean;
+      stream_bytes?: number;
+    }
+  >;
 }

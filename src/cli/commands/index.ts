@@ -6,6 +6,7 @@ import type { Command } from '../command.ts';
 import { agent } from './agent.ts';
 import { cancel } from './cancel.ts';
 import { connections } from './connections.ts';
+import { exec } from './exec.ts';
 import { helpCommand } from './help.ts';
 import { hosts } from './hosts.ts';
 import { peers } from './peers.ts';
@@ -25,6 +26,7 @@ export const commands: Command[] = [
   restore,
   restores,
   cancel,
+  exec,
   version,
   helpCommand(() => commands),
 ];
