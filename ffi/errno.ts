@@ -1,6 +1,8 @@
 /**
  * Errno names and descriptions. Linux uses the same numbers on x86_64 and aarch64
- * (asm-generic/errno.h), so one table serves both.
+ * (asm-generic/errno.h), so one table serves both. Where two names share a number (EAGAIN and
+ * EWOULDBLOCK, ...) the first row gives the name shown, as glibc's strerrorname_np does;
+ * every row's name is accepted by `errnoValue`.
  */
 const table: ReadonlyArray<readonly [number, string, string]> = [
   [1, 'EPERM', 'operation not permitted'],
@@ -14,6 +16,7 @@ const table: ReadonlyArray<readonly [number, string, string]> = [
   [9, 'EBADF', 'bad file descriptor'],
   [10, 'ECHILD', 'no child processes'],
   [11, 'EAGAIN', 'resource temporarily unavailable'],
+  [11, 'EWOULDBLOCK', 'resource temporarily unavailable'],
   [12, 'ENOMEM', 'cannot allocate memory'],
   [13, 'EACCES', 'permission denied'],
   [14, 'EFAULT', 'bad address'],
@@ -37,6 +40,7 @@ const table: ReadonlyArray<readonly [number, string, string]> = [
   [32, 'EPIPE', 'broken pipe'],
   [33, 'EDOM', 'numerical argument out of domain'],
   [34, 'ERANGE', 'numerical result out of range'],
+  [35, 'EDEADLK', 'resource deadlock avoided'],
   [35, 'EDEADLOCK', 'resource deadlock avoided'],
   [36, 'ENAMETOOLONG', 'file name too long'],
   [37, 'ENOLCK', 'no locks available'],
@@ -95,6 +99,7 @@ const table: ReadonlyArray<readonly [number, string, string]> = [
   [92, 'ENOPROTOOPT', 'protocol not available'],
   [93, 'EPROTONOSUPPORT', 'protocol not supported'],
   [94, 'ESOCKTNOSUPPORT', 'socket type not supported'],
+  [95, 'EOPNOTSUPP', 'operation not supported'],
   [95, 'ENOTSUP', 'operation not supported'],
   [96, 'EPFNOSUPPORT', 'protocol family not supported'],
   [97, 'EAFNOSUPPORT', 'address family not supported by protocol'],

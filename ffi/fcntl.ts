@@ -2,8 +2,10 @@
  * fcntl(2): file status flags, descriptor flags, the owner that receives SIGIO/SIGURG and the
  * signal sent instead of SIGIO.
  */
+import { ptr } from 'bun:ffi';
+
 import { check } from './call.ts';
-import { F, FD_CLOEXEC, O } from './constants.ts';
+import { F, F_OWNER, FD_CLOEXEC, O } from './constants.ts';
 import { sym } from './libc.ts';
 
 function fcntl(fd: number, cmd: number, name: string, arg = 0): number {
@@ -34,9 +36,14 @@ export function setDescriptorFlags(fd: number, flags: number): void {
   fcntl(fd, F.SETFD, 'F_SETFD', flags);
 }
 
-/** F_GETOWN: the pid (positive) or process group (negative) that receives SIGIO; 0 if none. */
+/**
+ * The pid (positive) or process group (negative) that receives SIGIO; 0 if none. Read with
+ * F_GETOWN_EX: glibc's F_GETOWN returns a process group negated, which reads as a failure.
+ */
 export function getOwner(fd: number): number {
-  return fcntl(fd, F.GETOWN, 'F_GETOWN');
+  const owner = new Int32Array(2); // struct f_owner_ex { int type; pid_t pid; }
+  check(sym.fcntl(fd, F.GETOWN_EX, ptr(owner)), { syscall: 'fcntl', fd, detail: 'F_GETOWN_EX' });
+  return owner[0] === F_OWNER.PGRP ? -owner[1]! : owner[1]!;
 }
 
 /** F_SETOWN: makes `owner` (pid, or -pgid) receive the fd's I/O signals. */

@@ -111,7 +111,8 @@ export interface RecvFdsOptions {
 export function recvFds(sock: number, options: RecvFdsOptions = {}): Received | null {
   const maxFds = options.maxFds ?? SCM_MAX_FD;
   const data = new Uint8Array(options.maxBytes ?? 4096);
-  const control = new Uint8Array(maxFds > 0 ? cmsgSpace(maxFds) : 0);
+  // CMSG_LEN, not CMSG_SPACE: with an odd maxFds the padding would make room for one fd more.
+  const control = new Uint8Array(maxFds > 0 ? Sizes.cmsghdr + maxFds * 4 : 0);
   const hdr = buildMsgHdr(data, control);
   let flags = options.flags ?? 0;
   if (options.cloexec ?? true) flags |= MSG.CMSG_CLOEXEC;
@@ -175,7 +176,8 @@ const BATCH_HEADER = 8;
 
 /**
  * Sends any number of fds over a blocking socket in messages of at most 253, each carrying an
- * 8-byte header: the total count and the index of its first fd (little-endian u32s).
+ * 8-byte header: the total count and the index of its first fd (little-endian u32s). Throws
+ * FfiArgumentError when the socket would block rather than dropping a batch.
  */
 export function sendFdBatches(sock: number, fds: readonly number[]): void {
   for (let first = 0; first === 0 || first < fds.length; first += SCM_MAX_FD) {
@@ -184,7 +186,11 @@ export function sendFdBatches(sock: number, fds: readonly number[]): void {
     const view = new DataView(header.buffer);
     view.setUint32(0, fds.length, true);
     view.setUint32(4, first, true);
-    sendFds(sock, chunk, header);
+    if (sendFds(sock, chunk, header) !== BATCH_HEADER) {
+      throw new FfiArgumentError(
+        `Cannot send fd batch on fd ${sock}: the socket would block; sendFdBatches needs a blocking socket`,
+      );
+    }
     if (fds.length === 0) break;
   }
 }
@@ -207,10 +213,12 @@ export function recvFdBatches(sock: number): number[] {
       const view = new DataView(got.data.buffer);
       const total = view.getUint32(0, true);
       const first = view.getUint32(4, true);
-      if (first !== fds.length)
+      if (first !== fds.length) {
+        for (const fd of got.fds) sym.close(fd);
         throw new FfiArgumentError(
           `Cannot receive fd batch: expected index ${fds.length}, got ${first}`,
         );
+      }
       fds.push(...got.fds);
       if (fds.length >= total) return fds;
     }

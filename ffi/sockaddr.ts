@@ -90,6 +90,10 @@ function encodeUnix(addr: UnixAddress): { buf: Uint8Array; len: number } {
   }
   if (addr.path !== undefined) {
     const name = new TextEncoder().encode(addr.path);
+    if (name.length === 0) {
+      // An empty path would encode as a leading NUL: a name in the abstract namespace.
+      throw new FfiArgumentError('Cannot encode unix address: path is empty');
+    }
     checkUnixLength(name.length + 1, addr.path);
     if (name.includes(0)) {
       throw new FfiArgumentError(`Cannot encode unix address: path '${addr.path}' contains NUL`);
@@ -147,8 +151,16 @@ export function formatIPv4(bytes: Uint8Array): string {
   return Array.from(bytes.subarray(0, 4)).join('.');
 }
 
-/** Parses an IPv6 address (with `::` and an embedded IPv4 tail) into 16 bytes. */
+/**
+ * Parses an IPv6 address (with `::` and an embedded IPv4 tail) into 16 bytes. A zone
+ * (`fe80::1%eth0`) is refused rather than dropped: the interface goes in `scopeId`.
+ */
 export function parseIPv6(text: string): Uint8Array {
+  if (text.includes('%')) {
+    throw new FfiArgumentError(
+      `Cannot parse IPv6 address: '${text}' has a zone; give the interface index as scopeId`,
+    );
+  }
   if (!isIPv6(text)) throw new FfiArgumentError(`Cannot parse IPv6 address: '${text}'`);
   const out = new Uint8Array(16);
   const [head = '', tail] = text.split('::');

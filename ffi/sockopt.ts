@@ -50,7 +50,11 @@ function opt(
 /** Every option rewire knows by name, keyed by its C name. */
 export const OPTIONS = {
   SO_REUSEADDR: opt('SO_REUSEADDR', 'SOL_SOCKET', SO.REUSEADDR, 'int', { beforeBind: true }),
-  SO_REUSEPORT: opt('SO_REUSEPORT', 'SOL_SOCKET', SO.REUSEPORT, 'int', { beforeBind: true }),
+  // SO_REUSEPORT never had an effect on AF_UNIX sockets, and recent kernels refuse it there.
+  SO_REUSEPORT: opt('SO_REUSEPORT', 'SOL_SOCKET', SO.REUSEPORT, 'int', {
+    beforeBind: true,
+    families: tcpFamilies,
+  }),
   SO_KEEPALIVE: opt('SO_KEEPALIVE', 'SOL_SOCKET', SO.KEEPALIVE, 'int'),
   SO_SNDBUF: opt('SO_SNDBUF', 'SOL_SOCKET', SO.SNDBUF, 'int'),
   SO_RCVBUF: opt('SO_RCVBUF', 'SOL_SOCKET', SO.RCVBUF, 'int'),
