@@ -1,6 +1,7 @@
 /**
- * One agent for the restore benchmark, in its own process: `bun bench/agent-process.ts
- * NODE_ID PORT RUNTIME_DIR PLACEMENT_JSON_FILE`. Prints `ready` when it listens.
+ * One agent in its own process, for the restore benchmark and for tests that kill an agent:
+ * `bun bench/agent-process.ts NODE_ID PORT RUNTIME_DIR PLACEMENT_JSON_FILE [KEY_HEX]`.
+ * Prints `ready` when it listens.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { startAgent } from '../src/agent/agent.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { loadPlacementFile } from '../src/model/schema.ts';
 
-const [nodeId, port, runtimeDir, placementFile] = process.argv.slice(2);
+const [nodeId, port, runtimeDir, placementFile, keyHex] = process.argv.slice(2);
 if (!nodeId || !port || !runtimeDir || !placementFile) {
   console.error('usage: agent-process.ts NODE_ID PORT RUNTIME_DIR PLACEMENT_JSON_FILE');
   process.exit(2);
@@ -22,7 +23,7 @@ const agent = await startAgent(
     nodeName: `bench-${nodeId}`,
     listen: { address: '127.0.0.1', port: Number(port) },
     advertise: { address: '127.0.0.1', port: Number(port) },
-    clusterKey: new Uint8Array(32).fill(1),
+    clusterKey: keyHex ? new Uint8Array(Buffer.from(keyHex, 'hex')) : new Uint8Array(32).fill(1),
     http: { address: '127.0.0.1', port: 0, token: undefined },
     stateDir: mkdtempSync(join(tmpdir(), 'rewire-bench-')),
     runtimeDir,

@@ -10,6 +10,7 @@ import {
   connect,
   listen,
   bind,
+  setLinger,
   setNonBlocking,
   socket,
   socketError,
@@ -17,7 +18,7 @@ import {
   getSockName,
 } from '../../ffi/index.ts';
 import type { AgentConfig } from '../config/types.ts';
-import { DeadlineError, EndpointError, RewireError } from '../errors.ts';
+import { EndpointError, RewireError, SyscallError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Endpoint, EndpointId, Manifest } from '../model/types.ts';
 import type { PlacementStore } from '../placement/store.ts';
@@ -42,8 +43,19 @@ import {
 } from './socket-state.ts';
 import { Semaphore } from './semaphore.ts';
 
+/** One dial attempt: a final outcome, or a problem (with its code) worth another try. */
+interface DialAttempt {
+  outcome?: Outcome;
+  problem: string;
+  code: string;
+}
+
 /** Refusal codes after which the dialer tries again, until its deadline. */
-const RETRYABLE = new Set(['EPLACEMENT_MISMATCH', 'EBUSY']);
+/**
+ * Refusal codes after which the dialer tries again, until its deadline: the acceptor's agent
+ * may get the same placement, or its process may register, a moment later.
+ */
+const RETRYABLE = new Set(['EPLACEMENT_MISMATCH', 'EUNKNOWN_ENDPOINT']);
 
 export interface EngineEvents {
   /** An endpoint settled (for metrics and the connection table). */
@@ -353,14 +365,12 @@ export class RewireEngine {
       if (task.settled) return { state: 'failed', code: 'ECANCELLED', message: 'Restore ended' };
       const attempt = await this.#dialOnce(task, peer, node.address, node.port);
       if (attempt.outcome) return attempt.outcome;
-      task.lastProblem = attempt.problem;
+      task.lastProblem = `node '${peer.node}' at ${node.address}:${node.port}: ${attempt.problem}`;
+      task.lastCode = attempt.code;
       const wait = Math.min(backoff, task.restore.deadline - Date.now());
       if (wait <= 0) {
-        return {
-          state: 'failed',
-          code: attempt.code,
-          message: `Cannot reach node '${peer.node}' at ${node.address}:${node.port}: ${attempt.problem}`,
-        };
+        const message = `Gave up at the restore deadline; ${task.lastProblem}`;
+        return { state: 'failed', code: attempt.code, message };
       }
       await Bun.sleep(wait);
       backoff = Math.min(backoff * 2, 1000);
@@ -373,7 +383,7 @@ export class RewireEngine {
     peer: { id: EndpointId; node: bigint },
     address: string,
     port: number,
-  ): Promise<{ outcome?: Outcome; problem: string; code: string }> {
+  ): Promise<DialAttempt> {
     const family = isIPv6(address) ? 'inet6' : 'inet';
     const fd = socket(family, 'stream', { nonblock: true });
     let handed = false;
@@ -389,9 +399,11 @@ export class RewireEngine {
         if (err !== 0) return { problem: `connect: ${errnoName(err)}`, code: 'EPEER_UNREACHABLE' };
       }
       const started = performance.now();
+      // The acceptor may hold an early handshake for up to its own handshake deadline while its
+      // process registers, so the dialer waits twice as long for the answer.
       const deadline = Math.min(
         task.restore.deadline,
-        Date.now() + this.config.deadlines.handshakeMs,
+        Date.now() + 2 * this.config.deadlines.handshakeMs,
       );
       const request = {
         from: task.endpoint.id,
@@ -426,31 +438,7 @@ export class RewireEngine {
         },
       };
     } catch (err) {
-      if (err instanceof DeadlineError || (err instanceof RewireError && err.code !== 'ESYSCALL')) {
-        const code = err instanceof DeadlineError ? 'EPEER_UNREACHABLE' : err.code;
-        if (err.code === 'EAUTH' || err.code === 'EPEER_CLOSED' || err.code === 'EPROTOCOL') {
-          const c = err.code === 'EPEER_CLOSED' ? 'EPEER_AGENT_LOST' : code;
-          return {
-            problem: err.message,
-            code: c,
-            outcome: { state: 'failed', code: c, message: `Node '${peer.node}': ${err.message}` },
-          };
-        }
-        return { problem: err.message, code };
-      }
-      const e = err as { errnoName?: string; message: string };
-      if (e.errnoName === 'ECONNRESET' || e.errnoName === 'EPIPE') {
-        return {
-          problem: e.message,
-          code: 'EPEER_AGENT_LOST',
-          outcome: {
-            state: 'failed',
-            code: 'EPEER_AGENT_LOST',
-            message: `Node '${peer.node}' agent lost during the handshake: ${e.message}`,
-          },
-        };
-      }
-      return { problem: e.message, code: 'EPEER_UNREACHABLE' };
+      return classifyDialError(err, peer.node);
     } finally {
       this.reactor.forget(fd);
       if (!handed) close(fd);
@@ -492,7 +480,10 @@ export class RewireEngine {
         ? this.#checkPeer(task, attach.from, dialerNode, attach.placementVersion)
         : unknownEndpoint(attach.to);
       if (refusal) {
-        if (task) task.lastProblem = refusal.message;
+        if (task) {
+          task.lastProblem = refusal.message;
+          task.lastCode = refusal.code;
+        }
         this.log.warn('peer.refused', {
           endpoint: endpointKey(attach.to),
           from: endpointKey(attach.from),
@@ -506,6 +497,7 @@ export class RewireEngine {
       handed = await this.#completeInbound(task!, fd, attach, dialerNode, deadline);
     } catch (err) {
       const code = (err as { code?: string }).code;
+      if (code === 'EAUTH') resetOnClose(fd);
       const level = code === 'EAUTH' ? 'warn' : 'info';
       this.log[level]('peer.handshake_failed', { from: from as object, code, error: err });
     } finally {
@@ -605,6 +597,45 @@ export class RewireEngine {
       };
     }
     return undefined;
+  }
+}
+
+/** Codes after which another dial cannot help. */
+const FINAL_DIAL_CODES = new Set([
+  'EAUTH',
+  'EPEER_AGENT_LOST',
+  'EPROTOCOL',
+  'EFRAME',
+  'EFRAME_TOO_LARGE',
+]);
+
+/**
+ * How a failed dial attempt ends: a final outcome, or a problem worth another try before the
+ * deadline (the peer agent not up yet, a timeout).
+ */
+function classifyDialError(err: unknown, node: bigint): DialAttempt {
+  const message = (err as Error).message;
+  const errno = err instanceof SyscallError ? err.errnoName : undefined;
+  const lost = errno === 'ECONNRESET' || errno === 'EPIPE';
+  const code = lost
+    ? 'EPEER_AGENT_LOST'
+    : err instanceof RewireError && !errno
+      ? err.code
+      : 'EPEER_UNREACHABLE';
+  if (!FINAL_DIAL_CODES.has(code)) return { problem: message, code };
+  return {
+    problem: message,
+    code,
+    outcome: { state: 'failed', code, message: `Node '${node}': ${message}` },
+  };
+}
+
+/** Makes the coming close() send a reset (SO_LINGER on, 0 s): how a rejected dialer is told. */
+function resetOnClose(fd: number): void {
+  try {
+    setLinger(fd, { onoff: true, seconds: 0 });
+  } catch {
+    // The connection is already gone; the close that follows is all there is to do.
   }
 }
 

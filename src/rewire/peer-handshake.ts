@@ -124,9 +124,18 @@ export async function dialerHandshake(
     const answer = await expectFrame(ctx, fd, ['accepted', 'refused'], deadline, true);
     return { answer, acceptorNode: challenge.nodeId };
   } catch (err) {
+    // An acceptor that rejects our proof resets the connection; one that goes away (stopped,
+    // killed) closes it. Nothing else tells the two apart, and a rejected peer learns no more.
+    const node = challenge.nodeId;
+    if ((err as { errnoName?: string }).errnoName === 'ECONNRESET') {
+      throw new AuthError(
+        `Peer agent of node '${node}' reset the connection after our proof: it does not accept this node's cluster key`,
+      );
+    }
     if ((err as { code?: string }).code !== 'EPEER_CLOSED') throw err;
-    throw new AuthError(
-      `Peer agent of node '${challenge.nodeId}' closed the connection after our proof: it does not accept this node's cluster key`,
+    throw new ProtocolError(
+      `Peer agent of node '${node}' closed the connection during the handshake: it stopped or was killed`,
+      'EPEER_AGENT_LOST',
     );
   }
 }

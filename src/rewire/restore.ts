@@ -40,6 +40,8 @@ export class EndpointTask {
   peerNode: bigint | undefined;
   /** The last refusal seen while waiting, reported if the deadline passes. */
   lastProblem: string | undefined;
+  /** The code of `lastProblem`, which becomes the endpoint's code if the deadline passes. */
+  lastCode: string | undefined;
   settledAt: number | undefined;
 
   constructor(
@@ -147,10 +149,11 @@ export class Restore {
   /** Fails every pending endpoint with `code` and ends the restore as `state`. */
   end(state: 'failed' | 'cancelled', code: string, message: (t: EndpointTask) => string): void {
     for (const t of this.pending) {
+      const why = t.lastProblem ? `${message(t)}; last problem: ${t.lastProblem}` : message(t);
       t.settle({
         state: 'failed',
-        code,
-        message: t.lastProblem ? `${message(t)}; last problem: ${t.lastProblem}` : message(t),
+        code: state === 'failed' ? (t.lastCode ?? code) : code,
+        message: why,
       });
     }
     if (this.state === 'running') this.#finish(state);

@@ -1,0 +1,273 @@
+/**
+ * What each side sees when a restore cannot go through: wrong cluster key, unknown endpoint,
+ * an unexplained peer change, differing placements, a peer agent killed mid-restore. Never an
+ * abort, never a hang: every endpoint settles with a code and a message before its deadline.
+ */
+import { afterEach, expect, test } from 'bun:test';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { close, connect, recv, send, socket } from '../../ffi/index.ts';
+import type { RunningAgent } from '../../src/agent/agent.ts';
+import { decodePeerFrame, encodePeerFrame } from '../../src/model/codec.ts';
+import { placementToJson } from '../../src/model/schema.ts';
+import type { Placement } from '../../src/model/types.ts';
+import { frame } from '../../src/wire/framer.ts';
+import {
+  clusterKey,
+  endpoint,
+  manifest,
+  nodesOf,
+  place,
+  proc,
+  startCluster,
+  stopAll,
+} from '../helpers/cluster.ts';
+
+let running: RunningAgent[] = [];
+afterEach(async () => {
+  await stopAll(running);
+  running = [];
+});
+
+async function cluster(
+  ids: bigint[],
+  overrides: (id: bigint) => Record<string, unknown> = () => ({}),
+) {
+  running = await startCluster(ids, overrides);
+  return running;
+}
+
+const quick = { deadlines: { connectMs: 1000, handshakeMs: 700, restoreMs: 2500 } };
+
+test('a wrong cluster key fails the dialer with EAUTH and leaves the acceptor waiting until its deadline', async () => {
+  const [a, b] = (await cluster([1n, 2n], (id) => ({
+    ...quick,
+    clusterKey: new Uint8Array(32).fill(id === 1n ? 1 : 2),
+  }))) as [RunningAgent, RunningAgent];
+  const P = proc(1n, 10);
+  const Q = proc(2n, 20);
+  place(running, 1n, [
+    [P, 1n],
+    [Q, 2n],
+  ]);
+  const ra = a.engine.start(manifest(P, [endpoint(P, 1, 'connect', [Q, 1])]));
+  const rb = b.engine.start(manifest(Q, [endpoint(Q, 1, 'accept', [P, 1])]));
+  await Promise.all([ra.whenDone(), rb.whenDone()]);
+  expect(ra.tasks[0]).toMatchObject({ state: 'failed', code: 'EAUTH' });
+  expect(ra.tasks[0]!.message).toContain("does not hold this cluster's key");
+  expect(rb.tasks[0]).toMatchObject({ state: 'failed', code: 'EDEADLINE' });
+  expect(rb.tasks[0]!.message).toContain(`No connection from peer endpoint '1:10:1700000010:1#1'`);
+});
+
+test('a peer that fails authentication learns nothing: the acceptor resets without a word', async () => {
+  const [b] = (await cluster([2n])) as [RunningAgent];
+  const fd = socket('inet', 'stream', { nonblock: true });
+  try {
+    connect(fd, { family: 'inet', address: '127.0.0.1', port: b.peerPort });
+    await until(() => send(fd, new Uint8Array(0)) === 0);
+    send(
+      fd,
+      frame(
+        encodePeerFrame({
+          kind: 'hello',
+          hello: { version: 1, nodeId: 9n, nonce: new Uint8Array(32) },
+        }),
+      ),
+    );
+    const buf = new Uint8Array(4096);
+    const n = await recvSoon(fd, buf);
+    expect(decodePeerFrame(buf.subarray(4, n)).kind).toBe('challenge');
+    const attach = {
+      proof: new Uint8Array(32).fill(0xee),
+      from: { process: proc(9n, 1), conn: 1 },
+      to: { process: proc(2n, 20), conn: 1 },
+      placementVersion: 0n,
+      drained: new Uint8Array(0),
+    };
+    send(fd, frame(encodePeerFrame({ kind: 'attach', attach })));
+    // No Refused frame, no byte: the connection is reset.
+    const answer = await recvSoon(fd, buf).catch(
+      (err) => (err as { errnoName?: string }).errnoName,
+    );
+    expect(answer).toBe('ECONNRESET');
+  } finally {
+    close(fd);
+  }
+});
+
+test('an endpoint nobody registers is refused with EUNKNOWN_ENDPOINT', async () => {
+  const [a] = (await cluster([1n, 2n], () => quick)) as [RunningAgent, RunningAgent];
+  const P = proc(1n, 10);
+  const Q = proc(2n, 20);
+  place(running, 1n, [
+    [P, 1n],
+    [Q, 2n],
+  ]);
+  const ra = a.engine.start(manifest(P, [endpoint(P, 1, 'connect', [Q, 99])]));
+  await ra.whenDone();
+  expect(ra.tasks[0]).toMatchObject({ state: 'failed', code: 'EUNKNOWN_ENDPOINT' });
+  expect(ra.tasks[0]!.message).toContain(`endpoint '2:20:1700000020:1#99'`);
+});
+
+test('a peer that is not the recorded one is refused unless the placement explains the change', async () => {
+  const [a, b] = (await cluster([1n, 2n], () => quick)) as [RunningAgent, RunningAgent];
+  const P = proc(1n, 10);
+  const R = proc(1n, 11);
+  const Q = proc(2n, 20);
+  place(running, 1n, [
+    [P, 1n],
+    [R, 1n],
+    [Q, 2n],
+  ]);
+  const rb = b.engine.start(manifest(Q, [endpoint(Q, 1, 'accept', [P, 1])]));
+  const ra = a.engine.start(manifest(R, [endpoint(R, 1, 'connect', [Q, 1])]));
+  await Promise.all([ra.whenDone(), rb.whenDone()]);
+  // Both sides see the refusal: the acceptor's endpoint ends with it at its deadline.
+  expect(ra.tasks[0]).toMatchObject({ state: 'failed', code: 'EPEER_CHANGED' });
+  expect(rb.tasks[0]).toMatchObject({ state: 'failed', code: 'EPEER_CHANGED' });
+  expect(rb.tasks[0]!.message).toContain(
+    "was connected to '1:10:1700000010:1#1', not '1:11:1700000011:1#1'",
+  );
+
+  // The same change, explained: R replaced P (restarted under a new identity).
+  place(
+    running,
+    2n,
+    [
+      [R, 1n],
+      [Q, 2n],
+    ],
+    { replacements: [{ old: P, new: R }] },
+  );
+  b.engine.forget(rb);
+  a.engine.forget(ra);
+  const rb2 = b.engine.start(manifest(Q, [endpoint(Q, 1, 'accept', [P, 1])]));
+  const ra2 = a.engine.start(manifest(R, [endpoint(R, 1, 'connect', [Q, 1])]));
+  await Promise.all([ra2.whenDone(), rb2.whenDone()]);
+  expect(ra2.tasks[0]!.state).toBe('live');
+  expect(rb2.tasks[0]!.state).toBe('live');
+  expect(b.connections()[0]!.peer).toBe('1:11:1700000011:1#1');
+});
+
+test('agents holding different placement versions find out instead of disagreeing', async () => {
+  const [a, b] = (await cluster([1n, 2n], () => quick)) as [RunningAgent, RunningAgent];
+  const P = proc(1n, 10);
+  const Q = proc(2n, 20);
+  const placement: Placement = {
+    version: 5n,
+    nodes: nodesOf(running),
+    processes: [
+      { process: P, nodeId: 1n },
+      { process: Q, nodeId: 2n },
+    ],
+    replacements: [],
+  };
+  a.setPlacement(placement);
+  b.setPlacement({ ...placement, version: 4n });
+  const rb = b.engine.start(manifest(Q, [endpoint(Q, 1, 'accept', [P, 1])]));
+  const ra = a.engine.start(manifest(P, [endpoint(P, 1, 'connect', [Q, 1])]));
+  await Promise.all([ra.whenDone(), rb.whenDone()]);
+  expect(ra.tasks[0]).toMatchObject({ state: 'failed', code: 'EPLACEMENT_MISMATCH' });
+  expect(ra.tasks[0]!.message).toContain("placement version '5', this node holds '4'");
+});
+
+test('a connection from a node the placement does not put the process on is refused', async () => {
+  const [a, b] = (await cluster([1n, 2n, 3n], () => quick)) as [
+    RunningAgent,
+    RunningAgent,
+    RunningAgent,
+  ];
+  const P = proc(1n, 10);
+  const Q = proc(2n, 20);
+  // Agent 1 restores P, but the placement it gave agent 2 says P runs on node 3.
+  const base: Placement = {
+    version: 7n,
+    nodes: nodesOf(running),
+    processes: [{ process: Q, nodeId: 2n }],
+    replacements: [],
+  };
+  a.setPlacement({ ...base, processes: [...base.processes, { process: P, nodeId: 1n }] });
+  b.setPlacement({ ...base, processes: [...base.processes, { process: P, nodeId: 3n }] });
+  const rb = b.engine.start(manifest(Q, [endpoint(Q, 1, 'accept', [P, 1])]));
+  const ra = a.engine.start(manifest(P, [endpoint(P, 1, 'connect', [Q, 1])]));
+  await Promise.all([ra.whenDone(), rb.whenDone()]);
+  expect(ra.tasks[0]).toMatchObject({ state: 'failed', code: 'EPEER_NOT_PLACED' });
+  expect(ra.tasks[0]!.message).toContain("on node '3', but it connected from node '1'");
+});
+
+test('a peer agent killed mid-restore fails the endpoint at once with EPEER_AGENT_LOST', async () => {
+  const [a] = (await cluster([1n], () => ({
+    deadlines: { connectMs: 1000, handshakeMs: 20_000, restoreMs: 20_000 },
+  }))) as [RunningAgent];
+  const dir = mkdtempSync(join(tmpdir(), 'rewire-kill-'));
+  const port = await freePort();
+  const P = proc(1n, 10);
+  const Q = proc(2n, 20);
+  const placement: Placement = {
+    version: 1n,
+    nodes: [...nodesOf(running), { nodeId: 2n, address: '127.0.0.1', port }],
+    processes: [
+      { process: P, nodeId: 1n },
+      { process: Q, nodeId: 2n },
+    ],
+    replacements: [],
+  };
+  writeFileSync(join(dir, 'placement.json'), JSON.stringify(placementToJson(placement)));
+  a.setPlacement(placement);
+  const peer = Bun.spawn(
+    [
+      process.execPath,
+      join(import.meta.dir, '../../bench/agent-process.ts'),
+      '2',
+      String(port),
+      join(dir, 'run'),
+      join(dir, 'placement.json'),
+      Buffer.from(clusterKey).toString('hex'),
+    ],
+    { stdout: 'pipe', stderr: 'inherit' },
+  );
+  try {
+    const reader = peer.stdout.getReader();
+    while (!new TextDecoder().decode((await reader.read()).value).includes('ready'));
+    // Q never registers on node 2, so its agent holds our connection as an early handshake.
+    const ra = a.engine.start(manifest(P, [endpoint(P, 1, 'connect', [Q, 1])]));
+    await Bun.sleep(300);
+    expect(ra.tasks[0]!.state).toBe('pending');
+    const killedAt = Date.now();
+    peer.kill('SIGKILL');
+    await ra.whenDone();
+    expect(Date.now() - killedAt).toBeLessThan(5000);
+    expect(ra.tasks[0]).toMatchObject({ state: 'failed', code: 'EPEER_AGENT_LOST' });
+  } finally {
+    peer.kill('SIGKILL');
+    await peer.exited;
+  }
+});
+
+async function freePort(): Promise<number> {
+  const server = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
+  const port = server.port;
+  server.stop(true);
+  return port;
+}
+
+/** recv on a non-blocking fd, polling (the agent runs in this thread) until a deadline. */
+async function recvSoon(fd: number, buf: Uint8Array): Promise<number> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const n = recv(fd, buf);
+    if (n >= 0) return n;
+    if (Date.now() > deadline) throw new Error(`nothing to read on fd ${fd} within 5 s`);
+    await Bun.sleep(5);
+  }
+}
+
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
+    await Bun.sleep(5);
+  }
+}
