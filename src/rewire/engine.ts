@@ -217,11 +217,19 @@ export class RewireEngine {
   }
 
   /** Where the endpoint's peer is now: its (possibly replaced) id and node. */
-  #peerNow(peer: EndpointId): { id: EndpointId; node: bigint } {
+  /**
+   * Where the endpoint's peer is now: its (possibly replaced) id and its node. A process the
+   * placement does not list is where it was at checkpoint (the recorded peer node, else its
+   * birth node) when the placement knows that node, and on this node otherwise (a single node
+   * needs no placement at all).
+   */
+  #peerNow(peer: EndpointId, recordedNode: bigint | undefined): { id: EndpointId; node: bigint } {
     const replaced = this.placement.replacementOf(peer.process);
     const id = replaced ? { process: replaced, conn: peer.conn } : peer;
-    const node = this.placement.nodeOf(id.process) ?? this.config.nodeId;
-    return { id, node };
+    const placed = this.placement.nodeOf(id.process);
+    if (placed !== undefined) return { id, node: placed };
+    const before = recordedNode ?? id.process.hostId;
+    return { id, node: this.placement.node(before) ? before : this.config.nodeId };
   }
 
   #route(task: EndpointTask): void {
@@ -235,7 +243,7 @@ export class RewireEngine {
       });
       return;
     }
-    const peer = this.#peerNow(e.peer);
+    const peer = this.#peerNow(e.peer, e.peerNode);
     if (this.placement.isDeparted(peer.node))
       return this.#declareDead(task, peer, 'EPEER_GONE', `Peer's node '${peer.node}' has departed`);
     if (peer.node === this.config.nodeId) return this.#pairHere(task, peer.id);
