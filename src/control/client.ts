@@ -143,6 +143,21 @@ export class ControlSession implements Disposable {
     }
   }
 
+  /**
+   * Gives up the session's socket without closing it, for a process that keeps the session
+   * (keep_open) to receive connections later. Throws when replies are still unread.
+   */
+  detach(): number {
+    if (this.#pending.length > 0 || this.#fds.length > 0) {
+      throw new ControlClientError(
+        'ESESSION_BUSY',
+        'Cannot detach the control session: replies are still unread',
+      );
+    }
+    this.#closed = true;
+    return this.#fd;
+  }
+
   [Symbol.dispose](): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -151,14 +166,19 @@ export class ControlSession implements Disposable {
   }
 }
 
-/** Restores `manifest` through the local agent and returns the results with their fds. */
+/**
+ * Restores `manifest` through the local agent and returns the results with their fds. With
+ * `keepOpen`, the session stays open and its socket is returned as `session` (owned by the
+ * caller) for connections the agent hands over later.
+ */
 export function restoreThroughAgent(
   path: string,
   manifest: Manifest,
-  options: { deadlineMs?: number } = {},
-): RestoreOutcome {
+  options: { deadlineMs?: number; keepOpen?: boolean } = {},
+): RestoreOutcome & { session?: number } {
   using session = ControlSession.open(path);
   const deadlineMs = options.deadlineMs ?? 60_000;
-  session.requestRestore(manifest, { deadlineMs });
-  return session.collect(deadlineMs + 5_000);
+  session.requestRestore(manifest, { deadlineMs, keepOpen: options.keepOpen ?? false });
+  const outcome = session.collect(deadlineMs + 5_000);
+  return options.keepOpen ? { ...outcome, session: session.detach() } : outcome;
 }

@@ -23,6 +23,11 @@ export interface ExecOptions {
   /** Leave every fd open (do not close unnamed fds). */
   keepAll: boolean;
   deadlineMs: number;
+  /**
+   * Keep the control session open and put its socket at this fd number, so that the program
+   * receives connections handed over later (a parent daemon receiving re-homed connections).
+   */
+  sessionFd?: number;
   /** Where progress and failures are printed. */
   report: (line: string) => void;
 }
@@ -45,10 +50,12 @@ export function restoreAndExec(options: ExecOptions): never {
   const manifest = { ...options.manifest, pid: getpid() };
   const outcome = restoreThroughAgent(options.socketPath, manifest, {
     deadlineMs: options.deadlineMs,
+    keepOpen: options.sessionFd !== undefined,
   });
   const failed = outcome.endpoints.filter((e) => e.result.status === 'failed');
   if (outcome.done.code || failed.length > 0) {
     for (const e of outcome.endpoints) if (e.fd !== undefined) close(e.fd);
+    if (outcome.session !== undefined) close(outcome.session);
     throw new ExecError('EEXEC_RESTORE', restoreFailure(outcome.done, failed));
   }
   for (const e of outcome.endpoints.filter((x) => x.result.status === 'dead')) {
@@ -58,6 +65,17 @@ export function restoreAndExec(options: ExecOptions): never {
   }
 
   const placed = placeFds(manifest, outcome.endpoints);
+  if (outcome.session !== undefined && options.sessionFd !== undefined) {
+    if (placed.includes(options.sessionFd)) {
+      throw new ExecError(
+        'EUSAGE',
+        `Cannot keep the session at fd ${options.sessionFd}: a restored socket is there`,
+      );
+    }
+    dup3(outcome.session, options.sessionFd, false);
+    if (outcome.session !== options.sessionFd) close(outcome.session);
+    placed.push(options.sessionFd);
+  }
   if (!options.keepAll) closeOthers(new Set([...placed, ...options.keepFds]));
   execve(path, [cmd, ...args], process.env as Record<string, string>);
 }

@@ -26,7 +26,9 @@ import {
 import { RewireError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { decodeControlRequest, encodeControlReply } from '../model/codec.ts';
-import type { ControlReply, EndpointResult } from '../model/frames.ts';
+import type { ControlReply, EndpointResult, RestoreRequest } from '../model/frames.ts';
+import { validateManifest } from '../model/validate.ts';
+import type { EndpointId, Manifest } from '../model/types.ts';
 import type { Reactor } from '../reactor/reactor.ts';
 import type { RewireEngine } from '../rewire/engine.ts';
 import type { EndpointTask, Restore } from '../rewire/restore.ts';
@@ -44,7 +46,8 @@ export interface ControlServerOptions {
 export interface OpenSession {
   pid: number;
   processKey: string;
-  deliver(task: EndpointTask): void;
+  /** Queues a new live connection for the process; false when the session is gone. */
+  deliver(connection: { id: EndpointId; peer: EndpointId; fd: number }): boolean;
 }
 
 export class ControlServer {
@@ -139,10 +142,10 @@ function authorised(uid: number, pid: number): boolean {
 
 class Session {
   readonly #reader: FrameReader;
-  #restore: Restore | undefined;
   #gone = false;
   #outbox: Array<{ body: Uint8Array; fds: number[] }> = [];
   #flushing: Promise<void> = Promise.resolve();
+  #hangUpWatch: Promise<void> | undefined;
 
   constructor(
     readonly fd: number,
@@ -152,44 +155,70 @@ class Session {
   }
 
   async run(): Promise<void> {
-    const cred = getPeerCred(this.fd);
-    const request = await this.#readRequest();
-    const manifest = request.manifest;
-    if (manifest.pid === 0) manifest.pid = cred.pid;
-    if (!authorised(cred.uid, manifest.pid)) {
-      const message = `Cannot restore pid ${manifest.pid}: uid ${cred.uid} does not own it`;
-      this.server.log.warn('control.refused', { uid: cred.uid, pid: manifest.pid });
-      await this.#send([{ body: doneFrame('EPERM', message), fds: [] }]);
-      return;
-    }
+    const begun = await this.#begin();
+    if (!begun) return;
+    const { request, restore } = begun;
     const engine = this.server.engine;
-    const restore =
-      engine.unclaimedRestoreOf(manifest) ??
-      engine.start(manifest, request.deadlineMs || undefined);
-    restore.claimed = true;
-    this.#restore = restore;
-    const unsubscribe = restore.subscribe((task) => this.#queue(task));
-    const watcher = this.#watchForHangUp(restore.deadline + 5000);
-    await Promise.race([restore.whenDone(), watcher]);
-    unsubscribe();
-    if (this.#gone) {
-      this.server.log.warn('control.client_gone', { restore: restore.id, pid: manifest.pid });
-      engine.cancel(restore, `The process (pid ${manifest.pid}) closed its control session`);
+    const pid = restore.manifest.pid;
+    try {
+      await this.#follow(restore);
+      if (this.#gone) {
+        this.server.log.warn('control.client_gone', { restore: restore.id, pid });
+        engine.cancel(restore, `The process (pid ${pid}) closed its control session`);
+        return;
+      }
+      await this.#flushing;
+      await this.#send([{ body: doneFrame(restore), fds: [] }]);
+    } finally {
       engine.forget(restore);
-      return;
     }
-    await this.#flushing;
-    const c = restore.counts();
-    const done = {
-      restoreId: restore.id,
-      live: c.live,
-      dead: c.dead,
-      failed: c.failed,
-      placementVersion: restore.placementVersion ?? 0n,
-    };
-    await this.#send([{ body: encodeControlReply({ kind: 'done', done }), fds: [] }]);
-    engine.forget(restore);
-    if (request.keepOpen) await this.#keepOpen(manifest.pid, restore.processKey);
+    if (request.keepOpen) await this.#keepOpen(restore.manifest, restore.processKey);
+  }
+
+  /**
+   * Reads, authorises and checks the request, and starts (or claims) its restore. A request
+   * that cannot go on is answered with a RestoreDone whose `code` says why, and gives null.
+   */
+  async #begin(): Promise<{ request: RestoreRequest; restore: Restore } | null> {
+    const cred = getPeerCred(this.fd);
+    let pid = 0;
+    try {
+      const request = await this.#readRequest();
+      const manifest = request.manifest;
+      if (manifest.pid === 0) manifest.pid = cred.pid;
+      pid = manifest.pid;
+      if (!authorised(cred.uid, pid)) {
+        throw new RewireError(
+          'EPERM',
+          `Cannot restore pid ${pid}: uid ${cred.uid} does not own it`,
+        );
+      }
+      validateManifest(manifest, 'Cannot restore manifest');
+      const engine = this.server.engine;
+      const restore =
+        engine.unclaimedRestoreOf(manifest) ??
+        engine.start(manifest, request.deadlineMs || undefined);
+      restore.claimed = true;
+      return { request, restore };
+    } catch (err) {
+      if (!(err instanceof RewireError) || err.code === 'EPEER_CLOSED') throw err;
+      this.server.log.warn('control.refused', { uid: cred.uid, pid, code: err.code });
+      await this.#send([{ body: refusalFrame(err.code, err.message), fds: [] }]);
+      return null;
+    }
+  }
+
+  /** Streams results until the restore is done; sets `#gone` when the client left first. */
+  async #follow(restore: Restore): Promise<void> {
+    const unsubscribe = restore.subscribe((task) => this.#queue(task));
+    try {
+      await Promise.race([restore.whenDone(), this.#hangUp()]);
+    } catch (err) {
+      this.#gone = true;
+      this.server.log.warn('control.session_broken', { restore: restore.id, error: err });
+    } finally {
+      unsubscribe();
+    }
   }
 
   async #readRequest() {
@@ -213,16 +242,23 @@ class Session {
   #queue(task: EndpointTask): void {
     if (this.#gone) return;
     const fd = task.takeFd();
-    const result: EndpointResult = {
-      id: task.endpoint.id,
-      status: task.state === 'live' ? 'live' : task.state === 'dead' ? 'dead' : 'failed',
-      how: task.how,
-      code: task.code,
-      message: task.message,
-      fds: task.endpoint.fds,
-      attached: fd === undefined ? 0 : 1,
-      peer: task.peer,
-    };
+    this.#queueResult(
+      {
+        id: task.endpoint.id,
+        status: task.state === 'live' ? 'live' : task.state === 'dead' ? 'dead' : 'failed',
+        how: task.how,
+        code: task.code,
+        message: task.message,
+        fds: task.endpoint.fds,
+        attached: fd === undefined ? 0 : 1,
+        peer: task.peer,
+      },
+      fd,
+    );
+  }
+
+  /** Queues one result frame with its fd (owned by the session from now on). */
+  #queueResult(result: EndpointResult, fd: number | undefined): void {
     this.#outbox.push({
       body: encodeControlReply({ kind: 'endpoint', endpoint: result }),
       fds: fd === undefined ? [] : [fd],
@@ -265,6 +301,12 @@ class Session {
    * Resolves when the client hangs up, or when the deadline passes without it. A wake-up is
    * only a hint: the socket is peeked, and the wait goes on unless it is at end-of-file.
    */
+  /** One watcher per session, shared by the restore and a kept-open session. */
+  #hangUp(): Promise<void> {
+    this.#hangUpWatch ??= this.#watchForHangUp(Number.POSITIVE_INFINITY);
+    return this.#hangUpWatch;
+  }
+
   async #watchForHangUp(deadline: number): Promise<void> {
     while (!this.#gone) {
       try {
@@ -277,27 +319,36 @@ class Session {
     }
   }
 
-  async #keepOpen(pid: number, processKey: string): Promise<void> {
-    const open: OpenSession = {
-      pid,
-      processKey,
-      deliver: (task) => this.#queue(task),
+  /**
+   * Keeps the session open until the process goes away. A parent daemon with a job id is
+   * registered for re-homing: connections whose daemon departed are delivered to it here.
+   */
+  async #keepOpen(manifest: Manifest, processKey: string): Promise<void> {
+    const pid = manifest.pid;
+    const deliver = (c: { id: EndpointId; peer: EndpointId; fd: number }): boolean => {
+      if (this.#gone) return false;
+      const result: EndpointResult = {
+        id: c.id,
+        status: 'live',
+        how: 'rehomed',
+        fds: [],
+        attached: 1,
+        peer: c.peer,
+      };
+      this.#queueResult(result, c.fd);
+      return true;
     };
+    const open: OpenSession = { pid, processKey, deliver };
     this.server.sessions.set(processKey, open);
+    const engine = this.server.engine;
+    const isDaemon = manifest.job && engine.config.parentDaemons.includes(manifest.executable);
+    const daemon = isDaemon ? { job: manifest.job!, manifest, deliver } : undefined;
+    if (daemon) engine.registerDaemon(daemon);
     try {
-      for (;;) {
-        await this.server.reactor.readable(
-          this.fd,
-          Date.now() + 86_400_000,
-          'the process to go away',
-        );
-        const peek = recvFds(this.fd, { maxBytes: 1, maxFds: 0, flags: MSG.PEEK });
-        if (peek === null) continue;
-        if (peek.data.length === 0) break;
-        recvFds(this.fd, { maxBytes: PACKET_BYTES, maxFds: 0 });
-      }
+      await this.#hangUp();
     } finally {
       this.#gone = true;
+      if (daemon) engine.unregisterDaemon(daemon);
       if (this.server.sessions.get(processKey) === open) this.server.sessions.delete(processKey);
       this.server.log.info('control.session_closed', { pid, process: processKey });
     }
@@ -310,7 +361,19 @@ class Session {
   }
 }
 
-function doneFrame(code: string, message: string): Uint8Array {
+function doneFrame(restore: Restore): Uint8Array {
+  const c = restore.counts();
+  const done = {
+    restoreId: restore.id,
+    live: c.live,
+    dead: c.dead,
+    failed: c.failed,
+    placementVersion: restore.placementVersion ?? 0n,
+  };
+  return encodeControlReply({ kind: 'done', done });
+}
+
+function refusalFrame(code: string, message: string): Uint8Array {
   const done = { restoreId: '', live: 0, dead: 0, failed: 0, placementVersion: 0n, code, message };
   const reply: ControlReply = { kind: 'done', done };
   return encodeControlReply(reply);

@@ -61,6 +61,7 @@ export interface EndpointJson {
   /** base64 */
   drained: string;
   peerNode?: string;
+  peerExecutable?: string;
 }
 
 export interface ManifestJson {
@@ -159,6 +160,7 @@ function endpointToJson(e: Endpoint): EndpointJson {
   if (e.backlog !== undefined) out.backlog = e.backlog;
   if (e.fcntl) out.fcntl = { ...e.fcntl };
   if (e.peerNode !== undefined) out.peerNode = String(e.peerNode);
+  if (e.peerExecutable !== undefined) out.peerExecutable = e.peerExecutable;
   return out;
 }
 

@@ -80,6 +80,7 @@ export interface PbEndpoint {
   fcntl?: PbFcntl | null;
   drained?: Uint8Array;
   peerNode?: Long64;
+  peerExecutable?: string;
 }
 
 export interface PbManifest {
@@ -268,6 +269,7 @@ function endpointFromPb(m: PbEndpoint, path: string): Endpoint {
   if (m.fcntl) out.fcntl = fcntlFromPb(m.fcntl);
   const peerNode = u64(m.peerNode);
   if (peerNode !== 0n) out.peerNode = peerNode;
+  if (m.peerExecutable) out.peerExecutable = m.peerExecutable;
   return out;
 }
 
@@ -288,6 +290,7 @@ function endpointToPb(e: Endpoint, path: string): PbEndpoint {
   if (e.fcntl) out.fcntl = e.fcntl;
   if (e.drained.length > 0) out.drained = e.drained;
   if (e.peerNode) out.peerNode = long(e.peerNode, `${path}.peerNode`);
+  if (e.peerExecutable) out.peerExecutable = e.peerExecutable;
   return out;
 }
 

@@ -73,6 +73,11 @@ export interface Endpoint {
   drained: Uint8Array;
   /** The node id the peer ran on at checkpoint, when known. */
   peerNode?: bigint;
+  /**
+   * The peer process's executable name, when known. A peer that was a parent daemon of a
+   * departed node is re-homed to this job's parent daemon on the new node (SPEC §3.5).
+   */
+  peerExecutable?: string;
 }
 
 export interface Manifest {

@@ -16,8 +16,11 @@ import { DeadlineError } from '../errors.ts';
 interface Waiter {
   resolve: () => void;
   reject: (err: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
+
+/** The longest delay a timer takes (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What is known about one registered fd. */
 interface FdState {
@@ -111,13 +114,17 @@ export class Reactor {
       return Promise.reject(new Error(`Cannot wait to ${dir} fd ${fd}: another wait is pending`));
     }
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => {
-          if (state[dir]?.timer === timer) delete state[dir];
-          reject(new DeadlineError(`Timed out waiting for ${what} on fd ${fd}`));
-        },
-        Math.max(0, deadline - Date.now()),
-      );
+      // An infinite deadline (a kept-open session waiting for its process to go away) has no
+      // timer; every other wait has one.
+      const timer = Number.isFinite(deadline)
+        ? setTimeout(
+            () => {
+              if (state[dir]?.timer === timer) delete state[dir];
+              reject(new DeadlineError(`Timed out waiting for ${what} on fd ${fd}`));
+            },
+            Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())),
+          )
+        : undefined;
       state[dir] = { resolve, reject, timer };
     });
   }

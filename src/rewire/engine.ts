@@ -42,6 +42,7 @@ import {
   growSendBuffer,
 } from './socket-state.ts';
 import { Semaphore } from './semaphore.ts';
+import { daemonEndpoint, REHOMED_CONN_BASE, type DaemonSession } from './rehome.ts';
 
 /** One dial attempt: a final outcome, or a problem (with its code) worth another try. */
 interface DialAttempt {
@@ -58,6 +59,8 @@ interface DialAttempt {
 const RETRYABLE = new Set(['EPLACEMENT_MISMATCH', 'EUNKNOWN_ENDPOINT']);
 
 export interface EngineEvents {
+  /** A connection was re-homed: the daemon's end (for the connection table). */
+  onRehomed?: (daemon: DaemonSession, endpoint: Endpoint, task: EndpointTask) => void;
   /** An endpoint settled (for metrics and the connection table). */
   onSettled?: (task: EndpointTask) => void;
   /** A handshake finished, with its duration in seconds and its result. */
@@ -70,6 +73,9 @@ export class RewireEngine {
   readonly #awaitingInbound = new Map<string, EndpointTask>();
   readonly #earlyInbound = new Map<string, Array<() => void>>();
   readonly #localPending = new Map<string, EndpointTask>();
+  readonly #daemons = new Map<string, DaemonSession>();
+  readonly #awaitingDaemon = new Map<string, EndpointTask[]>();
+  #rehomed = 0;
   readonly #dialSlots: Semaphore;
   readonly #hs: HandshakeContext;
   #listenFd = -1;
@@ -244,8 +250,10 @@ export class RewireEngine {
       return;
     }
     const peer = this.#peerNow(e.peer, e.peerNode);
-    if (this.placement.isDeparted(peer.node))
+    if (this.placement.isDeparted(peer.node)) {
+      if (this.#rehomable(task, peer.id)) return this.#rehomeOrWait(task);
       return this.#declareDead(task, peer, 'EPEER_GONE', `Peer's node '${peer.node}' has departed`);
+    }
     if (peer.node === this.config.nodeId) return this.#pairHere(task, peer.id);
     if (e.family === 'unix') {
       return this.#declareDead(
@@ -262,6 +270,79 @@ export class RewireEngine {
     this.#awaitingInbound.set(task.key, task);
     for (const wake of this.#earlyInbound.get(task.key) ?? []) wake();
     this.#earlyInbound.delete(task.key);
+  }
+
+  /** A parent daemon of this node keeps its session open: connections may be re-homed to it. */
+  registerDaemon(session: DaemonSession): void {
+    this.#daemons.set(session.job, session);
+    this.log.info('daemon.registered', { job: session.job, pid: session.manifest.pid });
+    const waiting = this.#awaitingDaemon.get(session.job) ?? [];
+    this.#awaitingDaemon.delete(session.job);
+    for (const task of waiting) if (!task.settled) this.#rehome(task, session);
+  }
+
+  unregisterDaemon(session: DaemonSession): void {
+    if (this.#daemons.get(session.job) === session) this.#daemons.delete(session.job);
+  }
+
+  /**
+   * The peer was a parent daemon that was not restarted anywhere, the job is known, and this
+   * process is not a daemon itself (daemon-to-daemon connections of a departed node stay dead).
+   */
+  #rehomable(task: EndpointTask, peer: EndpointId): boolean {
+    const exe = task.endpoint.peerExecutable;
+    const { job, executable } = task.restore.manifest;
+    const daemons = this.config.parentDaemons;
+    if (!exe || !job || !daemons.includes(exe) || daemons.includes(executable)) return false;
+    return this.placement.nodeOf(peer.process) === undefined;
+  }
+
+  #rehomeOrWait(task: EndpointTask): void {
+    const job = task.restore.manifest.job!;
+    const daemon = this.#daemons.get(job);
+    if (daemon) return this.#rehome(task, daemon);
+    task.lastProblem = `No parent daemon of job '${job}' on this node has opened its session yet`;
+    task.lastCode = 'EREHOME_NO_DAEMON';
+    this.#awaitingDaemon.set(job, [...(this.#awaitingDaemon.get(job) ?? []), task]);
+  }
+
+  /** Pairs the endpoint with a new socket in this node's parent daemon of its job. */
+  #rehome(task: EndpointTask, daemon: DaemonSession): void {
+    const rank = task.endpoint;
+    const other = daemonEndpoint(daemon.manifest, rank, REHOMED_CONN_BASE + ++this.#rehomed);
+    const [c, a] = rank.role === 'connect' ? [rank, other] : [other, rank];
+    let fds: [number, number] | undefined;
+    try {
+      const paired = pairLocally(c, a, this.config.localPolicy);
+      fds = paired.fds;
+      const [rankFd, daemonFd] = rank.role === 'connect' ? fds : [fds[1], fds[0]];
+      applyFcntl(rankFd, rank, this.#pids(task));
+      applyFcntl(daemonFd, other, { checkpoint: daemon.manifest.pid, now: daemon.manifest.pid });
+      if (!daemon.deliver({ id: other.id, peer: rank.id, fd: daemonFd })) {
+        close(daemonFd);
+        close(rankFd);
+        fds = undefined;
+        this.unregisterDaemon(daemon);
+        return this.#rehomeOrWait(task);
+      }
+      fds = undefined;
+      this.events.onRehomed?.(daemon, other, task);
+      this.log.info('endpoint.rehomed', {
+        endpoint: task.key,
+        daemon: daemon.manifest.pid,
+        job: daemon.job,
+      });
+      task.settle({
+        state: 'live',
+        how: 'rehomed',
+        fd: rankFd,
+        peer: other.id,
+        peerNode: this.config.nodeId,
+      });
+    } catch (err) {
+      if (fds) for (const fd of fds) close(fd);
+      task.settle(failure(err, 'EREHOME'));
+    }
   }
 
   #declareDead(

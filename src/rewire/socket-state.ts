@@ -23,9 +23,16 @@ import {
   SO,
   SOL,
   type OptionSpec,
+  OPTIONS,
+  getSockOptRaw,
+  getOwner,
+  getSignal,
+  getDescriptorFlags,
+  FD_CLOEXEC,
+  RecordedStatusFlags,
 } from '../../ffi/index.ts';
 import { RewireError } from '../errors.ts';
-import type { Endpoint, Family, SocketOption } from '../model/types.ts';
+import type { Endpoint, FcntlState, Family, SocketOption } from '../model/types.ts';
 
 /** What happened to the options that could not be replayed, for the endpoint's result. */
 export interface StateReport {
@@ -147,4 +154,37 @@ export function describeReport(report: StateReport): string | undefined {
 
 export class SocketStateError extends RewireError {
   override name = 'SocketStateError';
+}
+
+/** Every option rewire records: the named options of SPEC §3.3 and the others it knows. */
+const RECORDED = Object.values(OPTIONS).filter((o) => !o.readOnly);
+
+/**
+ * Reads the recordable state of a live socket: every option that applies to `family`, as
+ * getsockopt reports it, and the fcntl state. Options the kernel refuses to report are left
+ * out. Used to give a new socket the characteristics of a sibling socket, and by capture.
+ */
+export function measureState(
+  fd: number,
+  family: Family,
+): { options: SocketOption[]; fcntl: FcntlState } {
+  const options: SocketOption[] = [];
+  for (const spec of RECORDED) {
+    if (!applies(spec, family)) continue;
+    try {
+      const size =
+        spec.kind === 'linger' ? 8 : spec.kind === 'timeval' ? 16 : spec.kind === 'string' ? 16 : 4;
+      const value = getSockOptRaw(fd, spec.level, spec.optname, size);
+      options.push({ level: spec.level, name: spec.optname, value, label: spec.name });
+    } catch {
+      // Not reported for this socket (e.g. an option of a newer kernel): nothing to replay.
+    }
+  }
+  const fcntl: FcntlState = {
+    statusFlags: getStatusFlags(fd) & RecordedStatusFlags,
+    owner: getOwner(fd),
+    signal: getSignal(fd),
+    cloexec: (getDescriptorFlags(fd) & FD_CLOEXEC) !== 0,
+  };
+  return { options, fcntl };
 }

@@ -147,36 +147,31 @@ export interface ExecResult {
   stderr: string;
 }
 
-/**
- * Runs `rewire exec` for `m` against `agent`, with the Python stream peer as the command.
- * Resolves when the process exits (or is killed at the deadline).
- */
-export async function execPeer(
-  agent: RunningAgent,
+/** Runs `rewire exec` for `m` with `command`; resolves when the process exits (or is killed). */
+export async function execWith(
+  controlSocket: string,
   m: Manifest,
-  peerArgs: string[],
-  timeoutMs = 30_000,
+  command: string[],
+  options: { timeoutMs?: number; execFlags?: string[]; wrap?: string[] } = {},
 ): Promise<ExecResult> {
   const dir = mkdtempSync(join(tmpdir(), 'rewire-exec-'));
   const file = join(dir, 'manifest.json');
   writeFileSync(file, JSON.stringify(manifestToJson(m)));
-  const proc = Bun.spawn(
-    [
-      process.execPath,
-      join(repo, 'src/main.ts'),
-      'exec',
-      '--manifest',
-      file,
-      '--control',
-      agent.controlSocketPath,
-      '--',
-      'python3',
-      join(repo, 'test/fixtures/stream_peer.py'),
-      ...peerArgs,
-    ],
-    { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' },
-  );
-  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  const argv = [
+    ...(options.wrap ?? []),
+    process.execPath,
+    join(repo, 'src/main.ts'),
+    'exec',
+    '--manifest',
+    file,
+    '--control',
+    controlSocket,
+    ...(options.execFlags ?? []),
+    '--',
+    ...command,
+  ];
+  const proc = Bun.spawn(argv, { stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' });
+  const timer = setTimeout(() => proc.kill('SIGKILL'), options.timeoutMs ?? 30_000);
   const [stdout, stderr, code] = await Promise.all([
     new Response(proc.stdout).text(),
     new Response(proc.stderr).text(),
@@ -185,6 +180,20 @@ export async function execPeer(
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
+
+/** Runs `rewire exec` for `m` against `agent`, with the Python stream peer as the command. */
+export function execPeer(
+  agent: RunningAgent,
+  m: Manifest,
+  peerArgs: string[],
+  timeoutMs = 30_000,
+): Promise<ExecResult> {
+  const peer = ['python3', join(repo, 'test/fixtures/stream_peer.py'), ...peerArgs];
+  return execWith(agent.controlSocketPath, m, peer, { timeoutMs });
+}
+
+export const fixtures = join(repo, 'test/fixtures');
+export const repoRoot = repo;
 
 /** Parses the stream peer's report, failing with its stderr when it printed none. */
 export function peerReport(r: ExecResult): PeerReport {

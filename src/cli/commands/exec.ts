@@ -28,6 +28,11 @@ export const exec: Command = {
     },
     'keep-fds': { type: 'string', value: 'N,...', description: 'More fds to leave open' },
     'keep-all': { type: 'boolean', description: 'Leave every fd open' },
+    'session-fd': {
+      type: 'string',
+      value: 'N',
+      description: 'Keep the control session open at fd N, for connections handed over later',
+    },
     'deadline-ms': {
       type: 'string',
       value: 'MS',
@@ -52,6 +57,7 @@ export const exec: Command = {
       keepFds: parseFdList(ctx.values['keep-fds']),
       keepAll: ctx.values['keep-all'] === true,
       deadlineMs: parseDeadline(ctx.values['deadline-ms']),
+      sessionFd: parseSessionFd(ctx.values['session-fd']),
       report: (line) => ctx.io.err(line),
     });
   },
@@ -76,6 +82,15 @@ function parseFdList(value: string | boolean | undefined): number[] {
       throw new UsageError(`Cannot exec: --keep-fds has '${part}', not an fd number`);
     return fd;
   });
+}
+
+function parseSessionFd(value: string | boolean | undefined): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const fd = Number(value);
+  if (!Number.isInteger(fd) || fd < 3) {
+    throw new UsageError(`Cannot exec: --session-fd '${value}' is not an fd number above 2`);
+  }
+  return fd;
 }
 
 function parseDeadline(value: string | boolean | undefined): number {

@@ -1,0 +1,89 @@
+/**
+ * Node takeover on loopback (agents with distinct ports in this process): the scenario of
+ * takeover-scenario.ts, for machines without network namespaces.
+ */
+import { afterAll, expect, test } from 'bun:test';
+
+import type { RunningAgent } from '../../src/agent/agent.ts';
+import { endpointKey, processKey } from '../../src/model/ids.ts';
+import { execWith, nodesOf, place, startCluster, stopAll } from '../helpers/cluster.ts';
+import { JOB, jobReport, launches, NODE, P, placedProcesses } from './takeover-scenario.ts';
+
+let agents: RunningAgent[] = [];
+afterAll(() => stopAll(agents));
+
+test("after node C leaves, every live connection continues byte-exact and C's ranks are re-homed", async () => {
+  agents = await startCluster([NODE.A, NODE.B]);
+  const [a, b] = agents as [RunningAgent, RunningAgent];
+  const byNode = new Map<bigint, RunningAgent>([
+    [NODE.A, a],
+    [NODE.B, b],
+  ]);
+  const nodes = [
+    ...nodesOf(agents),
+    { nodeId: NODE.C, address: '127.0.0.1', port: 9, departed: true },
+  ];
+  place(agents, 1n, placedProcesses(), { nodes });
+
+  const runs = launches().map(async (l) => {
+    const agent = byNode.get(l.node)!;
+    const result = await execWith(agent.controlSocketPath, l.manifest, l.command, {
+      execFlags: l.execFlags,
+    });
+    return [l.name, jobReport(l.name, result), result.stderr] as const;
+  });
+  const reports = Object.fromEntries(
+    (await Promise.all(runs)).map(([n, r, err]) => [n, { ...r, stderr: err }]),
+  );
+
+  for (const [name, report] of Object.entries(reports)) {
+    expect({ name, timedOut: report.timed_out }).toEqual({ name, timedOut: false });
+    for (const [fd, c] of Object.entries(report.conns)) {
+      expect({ name, fd, error: c.error, drained: c.drained_ok, lines: c.lines }).toEqual({
+        name,
+        fd,
+        error: null,
+        drained: true,
+        lines: 3000,
+      });
+    }
+  }
+  // C's ranks reached their new node's daemon, which got the connections on its session.
+  expect(reports.r3!.conns['21']!.peer_tag).toBe('dA');
+  expect(reports.r4!.conns['21']!.peer_tag).toBe('dB');
+  expect(reports.dA!.rehomed).toHaveLength(1);
+  expect(reports.dA!.rehomed[0]!.how).toBe('rehomed');
+  expect(reports.dB!.rehomed).toHaveLength(1);
+  // dA's connection to departed dC is delivered dead, and reported.
+  expect(reports.dA!.stderr).toContain('is dead (EPEER_GONE)');
+
+  const r3Daemon = a
+    .connections({ process: processKey(P.r3) })
+    .find((c) => c.endpoint === endpointKey({ process: P.r3, conn: 1 }))!;
+  expect(r3Daemon).toMatchObject({
+    how: 'rehomed',
+    sameNode: true,
+    localNode: String(NODE.A),
+    localBirthNode: String(NODE.C),
+  });
+  expect(r3Daemon.peer).toStartWith(`${processKey(P.dA)}#`);
+  const r4r3 = b
+    .connections({ process: processKey(P.r4) })
+    .find((c) => c.endpoint === endpointKey({ process: P.r4, conn: 3 }))!;
+  expect(r4r3).toMatchObject({
+    how: 'remote',
+    peerNode: String(NODE.A),
+    peerBirthNode: String(NODE.C),
+    sameNode: false,
+  });
+
+  // The head daemon's host table lists B (through dB's connection) and no longer C.
+  const head = a.hosts().find((h) => h.process === processKey(P.dA))!;
+  expect(head.entries.map((e) => e.remoteNode)).toEqual([String(NODE.B)]);
+  expect(head.entries[0]).toMatchObject({
+    fd: 21,
+    peer: endpointKey({ process: P.dB, conn: 1 }),
+    peerBirthNode: String(NODE.B),
+  });
+  void JOB;
+});
