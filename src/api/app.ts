@@ -8,7 +8,7 @@ import { Hono } from 'hono';
 import type { AgentHandle } from '../agent/handle.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { ApiError, errorBody, statusOf } from './errors.ts';
-import { mutationGuard, sizeLimit } from './request.ts';
+import { loopbackHostGuard, mutationGuard, readGuard, sizeLimit } from './request.ts';
 import { healthRoutes, nodeRoutes, placementRoutes, restoreRoutes, RouteTable } from './routes.ts';
 
 export interface ApiOptions {
@@ -21,6 +21,11 @@ export interface ApiOptions {
   trusted?: boolean;
   /** The unix socket's path, named in the message that refuses a mutation over TCP. */
   socketPath?: string;
+  /**
+   * TCP on a loopback address: refuse Host headers that are not loopback names (DNS
+   * rebinding). Off loopback: every route but the health probes needs the token.
+   */
+  tcpAddress?: 'loopback' | 'other';
   /** Largest request body accepted (default 64 MiB). */
   maxBodyBytes?: number;
   log?: Logger;
@@ -37,6 +42,9 @@ export function createApi(handle: AgentHandle, options: ApiOptions = {}): Hono {
     token: options.token,
     socketPath: options.socketPath,
   });
+  if (options.tcpAddress === 'loopback') app.use('*', loopbackHostGuard());
+  if (options.tcpAddress === 'other' && options.token !== undefined)
+    app.use('*', readGuard(options.token));
   const routes = new RouteTable(app, [
     guard,
     sizeLimit(options.maxBodyBytes ?? defaultMaxBodyBytes),

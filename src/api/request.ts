@@ -36,17 +36,43 @@ export function mutationGuard(options: GuardOptions): MiddlewareHandler {
       const message = `Cannot ${c.req.method} over TCP: no http.token is configured; use ${where} or set http.token`;
       throw new ApiError(403, 'EFORBIDDEN', message);
     }
-    const given = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1];
-    if (given === undefined || !timingSafeEqual(digest(given), digest(options.token))) {
-      c.header('WWW-Authenticate', 'Bearer realm="rewire"');
-      const what = given === undefined ? 'needs' : 'has a wrong';
-      throw new ApiError(
-        401,
-        'EUNAUTHORIZED',
-        `Cannot ${c.req.method} over TCP: the request ${what} 'Authorization: Bearer <http.token>'`,
-      );
-    }
+    checkBearer(c, options.token);
     return next();
+  };
+}
+
+/** Refuses a request without `Authorization: Bearer <token>` with 401. */
+function checkBearer(c: Context, token: string): void {
+  const given = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1];
+  if (given !== undefined && timingSafeEqual(digest(given), digest(token))) return;
+
+  c.header('WWW-Authenticate', 'Bearer realm="rewire"');
+  const what = given === undefined ? 'needs' : 'has a wrong';
+  const message = `Cannot ${c.req.method} ${c.req.path} over TCP: the request ${what} 'Authorization: Bearer <http.token>'`;
+  throw new ApiError(401, 'EUNAUTHORIZED', message);
+}
+
+/**
+ * For an API served off loopback: every route but the health probes needs the bearer token,
+ * reading ones too.
+ */
+export function readGuard(token: string): MiddlewareHandler {
+  return async (c, next) => {
+    if (c.req.path !== '/livez' && c.req.path !== '/readyz') checkBearer(c, token);
+    return next();
+  };
+}
+
+/**
+ * For an API served on loopback: refuses requests whose Host header names anything but a
+ * loopback host, so that a web page cannot reach the API through DNS rebinding.
+ */
+export function loopbackHostGuard(): MiddlewareHandler {
+  return async (c, next) => {
+    const host = (c.req.header('host') ?? '').toLowerCase().replace(/:\d+$/, '');
+    if (host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host)) return next();
+    const message = `Cannot serve Host '${host}': the API answers on loopback only to loopback names (localhost, 127.0.0.1, [::1])`;
+    throw new ApiError(421, 'EHOST', message);
   };
 }
 

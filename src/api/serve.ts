@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import { RewireError } from '../../ffi/errors.ts';
 import type { AgentHandle } from '../agent/handle.ts';
-import { apiSocketName } from '../config/load.ts';
+import { apiSocketName, isLoopback } from '../config/load.ts';
 import type { AgentConfig } from '../config/types.ts';
 import type { Logger } from '../log/logger.ts';
 import { createApi } from './app.ts';
@@ -36,7 +36,13 @@ export async function serveApi(
 ): Promise<ApiServer> {
   const socketPath = join(config.runtimeDir, apiSocketName);
   const common = { maxBodyBytes: config.maxFrameBytes, log, socketPath };
-  const tcpApp = createApi(handle, { ...common, token: config.http.token, trusted: false });
+  const tcpAddress = isLoopback(config.http.address) ? 'loopback' : 'other';
+  const tcpApp = createApi(handle, {
+    ...common,
+    token: config.http.token,
+    trusted: false,
+    tcpAddress,
+  });
   const unixApp = createApi(handle, { ...common, trusted: true });
 
   await removeStaleSocket(socketPath);

@@ -7,17 +7,21 @@ import type { Io } from './io.ts';
 const delayMs = 400;
 
 export class ProgressBar {
-  readonly #start = performance.now();
+  readonly #start: number;
   #drawn = false;
 
   constructor(
     private readonly io: Io,
     private readonly label: string,
-  ) {}
+    /** Milliseconds since some fixed point (a parameter for tests). */
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.#start = now();
+  }
 
   /** Redraws the bar with `done` of `total` finished. */
   update(done: number, total: number, detail = ''): void {
-    const elapsed = performance.now() - this.#start;
+    const elapsed = this.now() - this.#start;
     if (!this.io.stderrTty || elapsed < delayMs) return;
 
     const width = Math.max(10, Math.min(40, this.io.columns - 50));

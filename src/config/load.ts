@@ -161,7 +161,8 @@ function isWildcard(address: string): boolean {
   return address === '0.0.0.0' || /^[0:]+$/.test(address);
 }
 
-function isLoopback(address: string): boolean {
+/** Whether `address` is a loopback address (127.0.0.0/8, ::1). */
+export function isLoopback(address: string): boolean {
   return address.startsWith('127.') || address === '::1' || address === '::ffff:127.0.0.1';
 }
 

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 
 import type { ConnectionView, NodeView, RestoreView } from '../../src/agent/handle.ts';
+import { createApi } from '../../src/api/app.ts';
 import { processKey } from '../../src/model/ids.ts';
 import { manifestToJson, placementToJson } from '../../src/model/schema.ts';
 import type { Placement } from '../../src/model/types.ts';
@@ -328,6 +329,24 @@ describe('auth over TCP with a token', () => {
   test('the unix socket needs no token, and reads over TCP need none', async () => {
     expect((await b.unix('/v1/restores/x', { method: 'DELETE' })).status).toBe(404);
     expect((await b.tcp('/v1/node')).status).toBe(200);
+  });
+});
+
+describe('hosts and addresses', () => {
+  test('a TCP request naming a host other than loopback is refused with 421', async () => {
+    const response = await a.tcp('/v1/node', { headers: { host: 'rebind.example:7781' } });
+    expect(response.status).toBe(421);
+    expect((await body(response)).error).toMatchObject({ code: 'EHOST' });
+    expect((await a.tcp('/v1/node', { headers: { host: 'localhost:7781' } })).status).toBe(200);
+  });
+
+  test('an API served off loopback needs the token for reading too, but not for health', async () => {
+    const token = 'off-loopback-token-1234';
+    const app = createApi(a.agent, { token, tcpAddress: 'other' });
+    expect((await app.request('/v1/node')).status).toBe(401);
+    expect((await app.request('/livez')).status).toBe(200);
+    const ok = await app.request('/v1/node', { headers: { authorization: `Bearer ${token}` } });
+    expect(ok.status).toBe(200);
   });
 });
 
