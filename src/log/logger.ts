@@ -36,19 +36,33 @@ function plain(value: unknown): unknown {
   return value;
 }
 
+/** JSON that never throws: bigints (at any depth) as decimal strings, errors by code and message. */
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value, (_key, v) => plain(v));
+  } catch (err) {
+    return JSON.stringify(`[unserializable: ${(err as Error).message}]`);
+  }
+}
+
 function textLine(level: LogLevel, event: string, fields: Fields): string {
   const parts = Object.entries(fields).map(([k, v]) => {
     const p = plain(v);
-    return `${k}=${typeof p === 'string' ? p : JSON.stringify(p)}`;
+    return `${k}=${typeof p === 'string' ? p : safeJson(p)}`;
   });
   return `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${event} ${parts.join(' ')}`.trimEnd();
 }
 
-/** Makes a logger. Debug lines are on when REWIRE_DEBUG=1 or the level is `debug`. */
+/**
+ * Makes a logger. Debug lines are on when REWIRE_DEBUG=1 or the level is `debug`;
+ * REWIRE_LOG_FORMAT=json or text overrides the choice made from the terminal.
+ */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const envDebug = process.env.REWIRE_DEBUG === '1';
   const min = order[envDebug ? 'debug' : (options.level ?? 'info')];
-  const json = options.json ?? !process.stderr.isTTY;
+  const envFormat = process.env.REWIRE_LOG_FORMAT;
+  const fromEnv = envFormat === 'json' ? true : envFormat === 'text' ? false : undefined;
+  const json = options.json ?? fromEnv ?? !process.stderr.isTTY;
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const base = options.base ?? {};
 
@@ -58,7 +72,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (!json) return write(textLine(level, event, all));
     const record: Fields = { time: new Date().toISOString(), level, event };
     for (const [k, v] of Object.entries(all)) record[k] = plain(v);
-    write(JSON.stringify(record));
+    write(safeJson(record));
   };
 
   return {
