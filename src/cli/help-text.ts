@@ -41,6 +41,7 @@ export function generalHelp(commands: readonly Command[]): string {
     '  REWIRE_HTTP_TOKEN  bearer token for mutating requests over TCP',
     '  REWIRE_CONFIG      config file, like --config',
     '  REWIRE_DEBUG=1     debug logs',
+    '  REWIRE_LOG_FORMAT  json or text logs (default: json unless stderr is a terminal)',
     '',
   ].join('\n');
 }
