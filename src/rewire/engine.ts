@@ -454,12 +454,15 @@ export class RewireEngine {
       if (task.settled) return { state: 'failed', code: 'ECANCELLED', message: 'Restore ended' };
       const attempt = await this.#dialOnce(task, peer, node.address, node.port);
       if (attempt.outcome) return attempt.outcome;
-      task.lastProblem = `node '${peer.node}' at ${node.address}:${node.port}: ${attempt.problem}`;
-      task.lastCode = attempt.code;
+      // A wait cut short by the restore deadline says less than the refusal seen before it.
+      if (attempt.code !== 'EDEADLINE' || task.lastCode === undefined) {
+        task.lastProblem = `node '${peer.node}' at ${node.address}:${node.port}: ${attempt.problem}`;
+        task.lastCode = attempt.code === 'EDEADLINE' ? 'EPEER_UNREACHABLE' : attempt.code;
+      }
       const wait = Math.min(backoff, task.restore.deadline - Date.now());
       if (wait <= 0) {
         const message = `Gave up at the restore deadline; ${task.lastProblem}`;
-        return { state: 'failed', code: attempt.code, message };
+        return { state: 'failed', code: task.lastCode!, message };
       }
       await Bun.sleep(wait);
       backoff = Math.min(backoff * 2, 1000);
@@ -711,6 +714,7 @@ function classifyDialError(err: unknown, node: bigint): DialAttempt {
     : err instanceof RewireError && !errno
       ? err.code
       : 'EPEER_UNREACHABLE';
+  // DeadlineError (EDEADLINE) stays as it is: the caller tells a timeout from a refusal.
   if (!FINAL_DIAL_CODES.has(code)) return { problem: message, code };
   return {
     problem: message,
