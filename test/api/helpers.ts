@@ -2,7 +2,7 @@
  * An agent started as `rewire agent` starts it (loadConfig, startAgent, serveApi), in this
  * test process, on free ports and in a temp directory; and requests over TCP or the socket.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -47,8 +47,8 @@ export async function startApiAgent(options: ApiAgentOptions = {}): Promise<ApiA
   if (options.token !== undefined) env.REWIRE_HTTP_TOKEN = options.token;
 
   const keyFile = join(dir, 'cluster.key');
-  await Bun.write(keyFile, sharedKey);
-  (await import('node:fs')).chmodSync(keyFile, 0o600);
+  writeFileSync(keyFile, sharedKey, { mode: 0o600 });
+  chmodSync(keyFile, 0o600);
   flags['cluster-key-file'] = keyFile;
 
   const config = loadConfig({ flags, env, defaultConfigPath: join(dir, 'none.toml') });
