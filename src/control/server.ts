@@ -309,13 +309,22 @@ class Session {
 
   async #watchForHangUp(deadline: number): Promise<void> {
     while (!this.#gone) {
-      try {
-        await this.server.reactor.readable(this.fd, deadline, 'the client to hang up');
-      } catch {
+      const peek = recvFds(this.fd, { maxBytes: 1, maxFds: 0, flags: MSG.PEEK });
+      if (peek === null) {
+        try {
+          await this.server.reactor.readable(this.fd, deadline, 'the client to hang up');
+        } catch {
+          return;
+        }
+        continue;
+      }
+      if (peek.data.length === 0) {
+        this.#gone = true;
         return;
       }
-      const peek = recvFds(this.fd, { maxBytes: 1, maxFds: 0, flags: MSG.PEEK });
-      if (peek !== null && peek.data.length === 0) this.#gone = true;
+      // A client sends nothing after its request. Whatever it sends anyway is read and dropped:
+      // left queued, it would hide the end-of-file behind it (the reactor is edge-triggered).
+      recvFds(this.fd, { maxBytes: PACKET_BYTES, maxFds: 0 });
     }
   }
 
