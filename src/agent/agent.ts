@@ -66,6 +66,7 @@ class Agent implements RunningAgent {
     this.placementStore = new PlacementStore(config.placement);
     this.engine = new RewireEngine(config, this.placementStore, this.reactor, log, {
       onSettled: (task) => this.#recordSettled(task),
+      onRestoreDone: (restore) => this.#recordRestoreDone(restore),
       onHandshake: (seconds) => this.metrics.handshakeSeconds.observe(seconds),
     });
     this.control = new ControlServer(
@@ -239,16 +240,17 @@ class Agent implements RunningAgent {
   #recordSettled(task: EndpointTask): void {
     this.metrics.endpoints.inc({ result: task.state === 'pending' ? 'failed' : task.state });
     this.#notePeer(task);
-    const restore = task.restore;
-    if (restore.state !== 'running' && task === lastSettled(restore)) {
-      const result =
-        restore.state === 'done' ? (restore.counts().dead > 0 ? 'partial' : 'done') : restore.state;
-      this.metrics.restores.inc({ result });
-      this.metrics.restoreSeconds.observe((Date.now() - restore.startedAt.getTime()) / 1000);
-    }
     if (task.state === 'failed') return;
     const view = this.#connectionView(task);
     this.#connections.set(view.endpoint, view);
+  }
+
+  #recordRestoreDone(restore: Restore): void {
+    const dead = restore.counts().dead > 0;
+    const result = restore.state === 'done' ? (dead ? 'partial' : 'done') : restore.state;
+    if (result === 'running') return;
+    this.metrics.restores.inc({ result });
+    this.metrics.restoreSeconds.observe((Date.now() - restore.startedAt.getTime()) / 1000);
   }
 
   #notePeer(task: EndpointTask): void {
@@ -296,10 +298,4 @@ class Agent implements RunningAgent {
       }
     }
   }
-}
-
-function lastSettled(restore: Restore): EndpointTask | undefined {
-  let last: EndpointTask | undefined;
-  for (const t of restore.tasks) if (!last || (t.settledAt ?? 0) >= (last.settledAt ?? 0)) last = t;
-  return last;
 }

@@ -59,6 +59,8 @@ interface DialAttempt {
 const RETRYABLE = new Set(['EPLACEMENT_MISMATCH', 'EUNKNOWN_ENDPOINT']);
 
 export interface EngineEvents {
+  /** A restore finished (done, failed or cancelled). */
+  onRestoreDone?: (restore: Restore) => void;
   /** A connection was re-homed: the daemon's end (for the connection table). */
   onRehomed?: (daemon: DaemonSession, endpoint: Endpoint, task: EndpointTask) => void;
   /** An endpoint settled (for metrics and the connection table). */
@@ -164,7 +166,10 @@ export class RewireEngine {
       () => this.#expire(restore),
       Math.max(0, restore.deadline - Date.now()),
     );
-    void restore.whenDone().then(() => clearTimeout(timer));
+    void restore.whenDone().then(() => {
+      clearTimeout(timer);
+      this.events.onRestoreDone?.(restore);
+    });
     for (const task of restore.tasks) this.#route(task);
     return restore;
   }

@@ -108,6 +108,8 @@ export class Restore {
   claimed = false;
   readonly #listeners = new Set<Listener>();
   #unsettled: number;
+  /** The state `end` is ending the restore in, while it settles the pending endpoints. */
+  #ending: 'failed' | 'cancelled' | undefined;
   readonly #done: Array<() => void> = [];
 
   constructor(
@@ -138,16 +140,22 @@ export class Restore {
     return new Promise((resolve) => this.#done.push(resolve));
   }
 
+  /**
+   * Records that `task` settled. The restore's own state is updated first, so that listeners
+   * told of the last endpoint see the restore finished.
+   */
   onSettled(task: EndpointTask): void {
     this.#unsettled--;
-    for (const l of this.#listeners) l(task);
     if (this.state === 'running' && this.#unsettled === 0) {
-      this.#finish(this.tasks.some((t) => t.state === 'failed') ? 'failed' : 'done');
+      const failed = this.tasks.some((t) => t.state === 'failed');
+      this.#finish(this.#ending ?? (failed ? 'failed' : 'done'));
     }
+    for (const l of this.#listeners) l(task);
   }
 
   /** Fails every pending endpoint with `code` and ends the restore as `state`. */
   end(state: 'failed' | 'cancelled', code: string, message: (t: EndpointTask) => string): void {
+    this.#ending = state;
     for (const t of this.pending) {
       const why = t.lastProblem ? `${message(t)}; last problem: ${t.lastProblem}` : message(t);
       t.settle({
