@@ -38,20 +38,34 @@ interface MsgHdr {
   control: Uint8Array;
 }
 
+/**
+ * One msghdr and one iovec, reused by every call on this thread: sendmsg and recvmsg are
+ * synchronous, and the kernel is done with both structs when the call returns. Written as
+ * 32-bit halves (addresses fit in 53 bits) to avoid a DataView and BigInt per message.
+ */
+const scratch = new ArrayBuffer(Sizes.msghdr + Sizes.iovec);
+const scratchMsg = new Uint8Array(scratch, 0, Sizes.msghdr);
+const scratchIov = new Uint8Array(scratch, Sizes.msghdr, Sizes.iovec);
+const words = new Uint32Array(scratch);
+const iovAddress = ptr(scratchIov);
+
+function put64(wordIndex: number, value: number): void {
+  words[wordIndex] = value >>> 0;
+  words[wordIndex + 1] = Math.floor(value / 2 ** 32);
+}
+
 function buildMsgHdr(data: Uint8Array, control: Uint8Array): MsgHdr {
-  const iov = new Uint8Array(Sizes.iovec);
-  const iovView = new DataView(iov.buffer);
-  iovView.setBigUint64(0, BigInt(data.length > 0 ? ptr(data) : 0), true);
-  iovView.setBigUint64(8, BigInt(data.length), true);
-  const msg = new Uint8Array(Sizes.msghdr);
-  const view = new DataView(msg.buffer);
-  view.setBigUint64(16, BigInt(ptr(iov)), true);
-  view.setBigUint64(24, 1n, true);
+  words.fill(0);
+  const iov = Sizes.msghdr / 4;
+  put64(iov, data.length > 0 ? ptr(data) : 0);
+  put64(iov + 2, data.length);
+  put64(4, iovAddress);
+  put64(6, 1);
   if (control.length > 0) {
-    view.setBigUint64(32, BigInt(ptr(control)), true);
-    view.setBigUint64(40, BigInt(control.length), true);
+    put64(8, ptr(control));
+    put64(10, control.length);
   }
-  return { msg, iov, data, control };
+  return { msg: scratchMsg, iov: scratchIov, data, control };
 }
 
 /**
@@ -120,9 +134,9 @@ export function recvFds(sock: number, options: RecvFdsOptions = {}): Received | 
     Errno.EAGAIN,
   ]);
   if (ret < 0) return null;
-  const view = new DataView(hdr.msg.buffer);
-  const msgFlags = view.getInt32(48, true);
-  const fds = parseRights(control, Number(view.getBigUint64(40, true)));
+  const msgFlags = words[12]! | 0;
+  const controlLength = words[10]! + words[11]! * 2 ** 32;
+  const fds = controlLength > 0 ? parseRights(control, controlLength) : [];
   if (msgFlags & MSG.CTRUNC) {
     for (const fd of fds) sym.close(fd);
     throw new TruncatedControlError(sock, maxFds);

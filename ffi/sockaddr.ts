@@ -56,12 +56,21 @@ function checkPort(port: number): void {
 
 function encodeInet(addr: InetAddress): Uint8Array {
   checkPort(addr.port);
+  // Byte by byte: a DataView over a fresh small array costs more than the call it feeds.
   const buf = new Uint8Array(Sizes.sockaddrIn);
-  const view = new DataView(buf.buffer);
-  view.setUint16(0, AF.INET, true);
-  view.setUint16(2, addr.port, false);
-  buf.set(parseIPv4(addr.address), 4);
+  buf[0] = AF.INET;
+  buf[2] = addr.port >> 8;
+  buf[3] = addr.port & 0xff;
+  buf.set(parseIPv4Cached(addr.address), 4);
   return buf;
+}
+
+let lastIPv4: { text: string; bytes: Uint8Array } | undefined;
+
+/** parseIPv4 for the common case of the same address many times over (a peer agent). */
+function parseIPv4Cached(text: string): Uint8Array {
+  if (lastIPv4?.text !== text) lastIPv4 = { text, bytes: parseIPv4(text) };
+  return lastIPv4.bytes;
 }
 
 function encodeInet6(addr: Inet6Address): Uint8Array {

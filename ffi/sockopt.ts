@@ -147,7 +147,7 @@ export function setSockOptRaw(fd: number, level: number, optname: number, value:
 export function getIntOption(fd: number, name: OptionName): number {
   const spec = expectKind(name, 'int');
   const raw = getSockOptRaw(fd, spec.level, spec.optname, 4);
-  return new DataView(raw.buffer).getInt32(0, true);
+  return raw[0]! | (raw[1]! << 8) | (raw[2]! << 16) | (raw[3]! << 24);
 }
 
 /** Sets an int option by name. */
