@@ -136,6 +136,7 @@ test('a client that hangs up mid-restore leaves no fd open in the agent', async 
     () => agent.engine.restores.size === 0 && openFdCount() <= before,
     'the agent to cancel the restore and close its fds',
   );
+  expect(restore.state).toBe('cancelled');
   const pending = restore.tasks.find((t) => t.endpoint.id.conn === 6)!;
   expect([pending.state, pending.code]).toEqual(['failed', 'ECANCELLED']);
 });
@@ -167,6 +168,7 @@ for (const stray of [false, true]) {
 async function rawRequest(body: Uint8Array, attachFd = false) {
   const script = `
 import json, os, socket, struct, sys, time
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(sys.argv[1]))
 import rewire_client as rc
 s = rc.Session(sys.argv[2])
