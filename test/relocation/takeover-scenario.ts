@@ -15,6 +15,7 @@
  *   r4 -> r3            across nodes (B -> A)
  * and the head daemon's host table lists B and no longer C.
  */
+import { expect } from 'bun:test';
 import { join } from 'node:path';
 
 import type { Endpoint, Manifest, ProcessId } from '../../src/model/types.ts';
@@ -194,4 +195,26 @@ export interface JobReport {
 export function jobReport(name: string, r: ExecResult): JobReport {
   if (r.code !== 0 || !r.stdout.trim()) throw new Error(`${name} exited ${r.code}: ${r.stderr}`);
   return JSON.parse(r.stdout) as JobReport;
+}
+
+type Reports = Record<string, JobReport & { stderr: string }>;
+
+/**
+ * What every run of the scenario must show in the processes' own reports: each connection
+ * finished its exchange byte-exact with its drained bytes first, C's ranks reached the daemon of
+ * their new node, which received them on its session, and A's link to C's daemon is dead.
+ */
+export function expectTakeoverReports(reports: Reports, count = 3000): void {
+  for (const [name, report] of Object.entries(reports)) {
+    expect({ name, timedOut: report.timed_out }).toEqual({ name, timedOut: false });
+    for (const [fd, c] of Object.entries(report.conns)) {
+      const seen = { name, fd, error: c.error, drained: c.drained_ok, lines: c.lines };
+      expect(seen).toEqual({ name, fd, error: null, drained: true, lines: count });
+    }
+  }
+  expect(reports.r3!.conns['21']!.peer_tag).toBe('dA');
+  expect(reports.r4!.conns['21']!.peer_tag).toBe('dB');
+  expect(reports.dA!.rehomed.map((r) => r.how)).toEqual(['rehomed']);
+  expect(reports.dB!.rehomed.map((r) => r.how)).toEqual(['rehomed']);
+  expect(reports.dA!.stderr).toContain('is dead (EPEER_GONE)');
 }
