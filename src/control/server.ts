@@ -297,16 +297,16 @@ class Session {
     }
   }
 
-  /**
-   * Resolves when the client hangs up, or when the deadline passes without it. A wake-up is
-   * only a hint: the socket is peeked, and the wait goes on unless it is at end-of-file.
-   */
   /** One watcher per session, shared by the restore and a kept-open session. */
   #hangUp(): Promise<void> {
     this.#hangUpWatch ??= this.#watchForHangUp(Number.POSITIVE_INFINITY);
     return this.#hangUpWatch;
   }
 
+  /**
+   * Resolves when the client hangs up, or when the deadline passes without it. A wake-up is
+   * only a hint: the socket is peeked, and the wait goes on unless it is at end-of-file.
+   */
   async #watchForHangUp(deadline: number): Promise<void> {
     while (!this.#gone) {
       const peek = recvFds(this.fd, { maxBytes: 1, maxFds: 0, flags: MSG.PEEK });
