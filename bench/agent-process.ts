@@ -8,8 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { startAgent } from '../src/agent/agent.ts';
+import { applyRuntimeFlags } from '../src/agent/runtime-flags.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { loadPlacementFile } from '../src/model/schema.ts';
+
+// The same JavaScriptCore settings as `rewire agent` (see src/agent/runtime-flags.ts).
+applyRuntimeFlags();
 
 const [nodeId, port, runtimeDir, placementFile, keyHex] = process.argv.slice(2);
 if (!nodeId || !port || !runtimeDir || !placementFile) {
@@ -33,9 +37,9 @@ const agent = await startAgent(
     maxFrameBytes: 256 * 1024 * 1024,
     parentDaemons: [],
     placement: loadPlacementFile(placementFile),
-    logLevel: 'warn',
+    logLevel: (process.env.REWIRE_BENCH_LOG as 'info' | undefined) ?? 'warn',
   },
-  createLogger({ level: 'warn' }),
+  createLogger({ level: (process.env.REWIRE_BENCH_LOG as 'info' | undefined) ?? 'warn' }),
 );
 process.on('SIGTERM', () => void agent.stop().then(() => process.exit(0)));
 console.log('ready');

@@ -168,6 +168,13 @@ export class RewireEngine {
     );
     void restore.whenDone().then(() => {
       clearTimeout(timer);
+      const seconds = (Date.now() - restore.startedAt.getTime()) / 1000;
+      this.log.info('restore.end', {
+        restore: restore.id,
+        state: restore.state,
+        seconds,
+        ...restore.counts(),
+      });
       this.events.onRestoreDone?.(restore);
     });
     for (const task of restore.tasks) this.#route(task);
@@ -195,14 +202,6 @@ export class RewireEngine {
       this.log.warn('endpoint.failed', { ...fields, message: task.message });
     else this.log.debug('endpoint.settled', fields);
     this.events.onSettled?.(task);
-    if (task.restore.state !== 'running') {
-      const counts = task.restore.counts();
-      this.log.info('restore.end', {
-        restore: task.restore.id,
-        state: task.restore.state,
-        ...counts,
-      });
-    }
   }
 
   #unregister(task: EndpointTask): void {

@@ -131,7 +131,8 @@ export function mapOwner(owner: number, pids: { checkpoint: number; now: number 
  * (CAP_NET_ADMIN) and falls back to SO_SNDBUF, which the kernel caps at wmem_max.
  */
 export function growSendBuffer(fd: number, bytes: number): void {
-  if (bytes === 0) return;
+  // Every TCP send buffer holds at least tcp_wmem's minimum, 4 KiB: no need to ask.
+  if (bytes <= 4096) return;
   const current = getIntOption(fd, 'SO_SNDBUF');
   const needed = bytes * 2 + 65536;
   if (current >= needed) return;

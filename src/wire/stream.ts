@@ -69,7 +69,8 @@ export async function readLoneFrame(
   maxBytes: number,
   what = 'a frame',
 ): Promise<Uint8Array> {
-  const buf = new Uint8Array(4096);
+  // Handshake frames are a few hundred bytes; a larger one continues in finishLarge.
+  const buf = new Uint8Array(1024);
   let got = 0;
   for (;;) {
     const n = recv(fd, got === 0 ? buf : buf.subarray(got));

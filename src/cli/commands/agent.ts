@@ -5,6 +5,7 @@
  */
 import { sdNotify } from '../../../ffi/notify.ts';
 import { startAgent } from '../../agent/agent.ts';
+import { applyRuntimeFlags } from '../../agent/runtime-flags.ts';
 import { serveApi } from '../../api/serve.ts';
 import { loadConfig } from '../../config/load.ts';
 import { configOption, options as configOptions } from '../../config/options.ts';
@@ -35,6 +36,7 @@ export const agent: Command = {
   options: agentOptions,
   async run(ctx) {
     const config = loadConfig({ flags: ctx.values, env: ctx.env });
+    applyRuntimeFlags();
     const log = createLogger({ level: config.logLevel }).child({ node: config.nodeId });
     log.info('agent.starting', {
       version,
