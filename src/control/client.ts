@@ -182,3 +182,12 @@ export function restoreThroughAgent(
   const outcome = session.collect(deadlineMs + 5_000);
   return options.keepOpen ? { ...outcome, session: session.detach() } : outcome;
 }
+
+/**
+ * Tells the agent, on a kept-open session, that this process's restored fds are in place, so
+ * that it may hand over connections from now on (a parent daemon receiving re-homed ones).
+ */
+export function sendReady(sessionFd: number): void {
+  const body = encodeControlRequest({ kind: 'ready' });
+  for (const p of packFrames([{ body, fds: [] }])) send(sessionFd, p.data);
+}

@@ -12,7 +12,7 @@ import { closeRange, close, dup3, dupAtLeast, execve, getpid, setOwner } from '.
 import { RewireError } from '../errors.ts';
 import { endpointKey } from '../model/ids.ts';
 import type { Manifest } from '../model/types.ts';
-import { restoreThroughAgent, type DeliveredEndpoint } from './client.ts';
+import { restoreThroughAgent, sendReady, type DeliveredEndpoint } from './client.ts';
 
 export interface ExecOptions {
   manifest: Manifest;
@@ -75,6 +75,7 @@ export function restoreAndExec(options: ExecOptions): never {
     dup3(outcome.session, options.sessionFd, false);
     if (outcome.session !== options.sessionFd) close(outcome.session);
     placed.push(options.sessionFd);
+    sendReady(options.sessionFd);
   }
   if (!options.keepAll) closeOthers(new Set([...placed, ...options.keepFds]));
   execve(path, [cmd, ...args], process.env as Record<string, string>);

@@ -146,6 +146,8 @@ class Session {
   #outbox: Array<{ body: Uint8Array; fds: number[] }> = [];
   #flushing: Promise<void> = Promise.resolve();
   #hangUpWatch: Promise<void> | undefined;
+  #isReady = false;
+  readonly #readyWaiters: Array<() => void> = [];
 
   constructor(
     readonly fd: number,
@@ -234,6 +236,12 @@ class Session {
       const frames = this.#reader.push(got.data);
       if (frames.length > 0) {
         const request = decodeControlRequest(frames[0]!);
+        if (request.kind !== 'restore') {
+          throw new RewireError(
+            'EPROTOCOL',
+            'Cannot start a session with Ready: send a RestoreRequest first',
+          );
+        }
         return request.restore;
       }
     }
@@ -302,6 +310,30 @@ class Session {
     }
   }
 
+  #onClientBytes(bytes: Uint8Array): void {
+    try {
+      for (const frame of this.#reader.push(bytes)) {
+        if (decodeControlRequest(frame).kind === 'ready') this.#markReady();
+      }
+    } catch (err) {
+      this.server.log.info('control.ignored_bytes', { error: err });
+    }
+  }
+
+  #markReady(): void {
+    this.#isReady = true;
+    for (const resolve of this.#readyWaiters.splice(0)) resolve();
+  }
+
+  /** Resolves when the process says its fds are in place (Ready), or when it goes away. */
+  #ready(): Promise<void> {
+    if (this.#isReady) return Promise.resolve();
+    return Promise.race([
+      new Promise<void>((resolve) => this.#readyWaiters.push(resolve)),
+      this.#hangUp(),
+    ]);
+  }
+
   /** One watcher per session, shared by the restore and a kept-open session. */
   #hangUp(): Promise<void> {
     this.#hangUpWatch ??= this.#watchForHangUp(Number.POSITIVE_INFINITY);
@@ -327,15 +359,18 @@ class Session {
         this.#gone = true;
         return;
       }
-      // A client sends nothing after its request. Whatever it sends anyway is read and dropped:
-      // left queued, it would hide the end-of-file behind it (the reactor is edge-triggered).
-      recvFds(this.fd, { maxBytes: PACKET_BYTES, maxFds: 0 });
+      // After its request a client sends at most Ready. Anything it sends is read at once (left
+      // queued, it would hide the end-of-file behind it: the reactor is edge-triggered), and
+      // whatever is not a Ready frame is dropped.
+      const got = recvFds(this.fd, { maxBytes: PACKET_BYTES, maxFds: 0 });
+      if (got) this.#onClientBytes(got.data);
     }
   }
 
   /**
    * Keeps the session open until the process goes away. A parent daemon with a job id is
-   * registered for re-homing: connections whose daemon departed are delivered to it here.
+   * registered for re-homing once it sends Ready (its fds are in place): connections whose
+   * daemon departed are delivered to it here.
    */
   async #keepOpen(manifest: Manifest, processKey: string): Promise<void> {
     const pid = manifest.pid;
@@ -357,8 +392,11 @@ class Session {
     const engine = this.server.engine;
     const isDaemon = manifest.job && engine.config.parentDaemons.includes(manifest.executable);
     const daemon = isDaemon ? { job: manifest.job!, manifest, deliver } : undefined;
-    if (daemon) engine.registerDaemon(daemon);
     try {
+      // Connections are handed to a daemon once its own fds are in place: the agent reads their
+      // state from the running daemon to give the new ones the same characteristics.
+      await this.#ready();
+      if (daemon && !this.#gone) engine.registerDaemon(daemon);
       await this.#hangUp();
     } finally {
       this.#gone = true;

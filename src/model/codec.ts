@@ -298,10 +298,12 @@ function peerFrameToPb(f: PeerFrame): PbPeerFrame {
 
 interface PbControlRequest {
   restore?: { manifest?: PbManifest | null; deadlineMs?: number; keepOpen?: boolean } | null;
+  ready?: object | null;
 }
 
 function controlRequestFromPb(m: PbControlRequest): ControlRequest {
-  if (!m.restore) return noBody('restore');
+  if (m.ready) return { kind: 'ready' };
+  if (!m.restore) return noBody('restore, ready');
 
   const r = m.restore;
   if (!r.manifest) throw new ShapeProblem('restore.manifest', 'is missing');
@@ -311,6 +313,7 @@ function controlRequestFromPb(m: PbControlRequest): ControlRequest {
 }
 
 function controlRequestToPb(r: ControlRequest): PbControlRequest {
+  if (r.kind === 'ready') return { ready: {} };
   const { manifest, deadlineMs, keepOpen } = r.restore;
   return { restore: { manifest: manifestToPb(manifest), deadlineMs, keepOpen } };
 }

@@ -69,7 +69,10 @@ export interface RestoreRequest {
 }
 
 /** One frame from a local client to its agent. */
-export type ControlRequest = { kind: 'restore'; restore: RestoreRequest };
+export type ControlRequest =
+  | { kind: 'restore'; restore: RestoreRequest }
+  /** On a kept-open session: the process's fds are in place; hand it connections from now on. */
+  | { kind: 'ready' };
 
 /** live: restored, the fd is attached; dead: a dead socket is attached; failed: nothing is. */
 export type EndpointStatus = 'live' | 'dead' | 'failed';

@@ -75,6 +75,22 @@ const links: Array<[Name, number, Name, number, string, string]> = [
 ];
 
 const enc = (s: string) => new TextEncoder().encode(s);
+const isDaemon = (name: Name) => exe[name] !== 'rank';
+const int = (level: number, name: number, value: number, label: string) => {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setInt32(0, value, true);
+  return { level, name, value: bytes, label };
+};
+
+/**
+ * What the daemons' accepted sockets carried at checkpoint. A connection re-homed to a daemon
+ * must get these too: the agent reads them from the daemon's restored sibling sockets.
+ */
+export const daemonOptions = [
+  int(1, 9, 1, 'SO_KEEPALIVE'),
+  int(6, 4, 77, 'TCP_KEEPIDLE'),
+  int(6, 6, 5, 'TCP_KEEPCNT'),
+];
 
 function endpointsOf(name: Name): Endpoint[] {
   const out: Endpoint[] = [];
@@ -101,7 +117,7 @@ function ep(
     type: 'stream',
     protocol: 6,
     fds: [20 + conn],
-    options: [],
+    options: isDaemon(name) && role === 'accept' ? daemonOptions : [],
     drained: enc(drained),
     peerNode: bornOn[peer],
     peerExecutable: exe[peer],
@@ -188,7 +204,7 @@ export interface JobReport {
     string,
     { drained_ok: boolean; peer_tag: string | null; lines: number; error: string | null }
   >;
-  rehomed: Array<{ fd: number; how: string; family: string }>;
+  rehomed: Array<{ fd: number; how: string; family: string; options: Record<string, number> }>;
   timed_out: boolean;
 }
 
@@ -214,7 +230,14 @@ export function expectTakeoverReports(reports: Reports, count = 3000): void {
   }
   expect(reports.r3!.conns['21']!.peer_tag).toBe('dA');
   expect(reports.r4!.conns['21']!.peer_tag).toBe('dB');
-  expect(reports.dA!.rehomed.map((r) => r.how)).toEqual(['rehomed']);
-  expect(reports.dB!.rehomed.map((r) => r.how)).toEqual(['rehomed']);
+  for (const daemon of [reports.dA!, reports.dB!]) {
+    expect(daemon.rehomed.map((r) => [r.how, r.family])).toEqual([['rehomed', 'AF_INET']]);
+    // Measured from the daemon's sibling sockets, not made up.
+    expect(daemon.rehomed[0]!.options).toEqual({
+      SO_KEEPALIVE: 1,
+      TCP_KEEPIDLE: 77,
+      TCP_KEEPCNT: 5,
+    });
+  }
   expect(reports.dA!.stderr).toContain('is dead (EPEER_GONE)');
 }
