@@ -41,5 +41,9 @@ const agent = await startAgent(
   },
   createLogger({ level: (process.env.REWIRE_BENCH_LOG as 'info' | undefined) ?? 'warn' }),
 );
-process.on('SIGTERM', () => void agent.stop().then(() => process.exit(0)));
+process.on('SIGTERM', () => {
+  if (process.env.REWIRE_BENCH_VERBOSE)
+    console.error('memory', JSON.stringify(process.memoryUsage()));
+  void agent.stop().then(() => process.exit(0));
+});
 console.log('ready');
