@@ -271,3 +271,36 @@ async function until(check: () => boolean): Promise<void> {
     await Bun.sleep(5);
   }
 }
+
+test('garbage and oversized frames from a peer are dropped, and the agent goes on restoring', async () => {
+  const [a, b] = (await cluster([1n, 2n], () => quick)) as [RunningAgent, RunningAgent];
+  for (const bytes of [
+    new TextEncoder().encode('GET / HTTP/1.1\r\n\r\n'),
+    Uint8Array.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
+    frame(Uint8Array.from([0x0a, 0x99, 0x01])),
+  ]) {
+    const fd = socket('inet', 'stream', { nonblock: true });
+    try {
+      connect(fd, { family: 'inet', address: '127.0.0.1', port: b.peerPort });
+      await until(() => send(fd, new Uint8Array(0)) === 0);
+      send(fd, bytes);
+      const buf = new Uint8Array(4096);
+      const answer = await recvSoon(fd, buf).catch(
+        (err) => (err as { errnoName?: string }).errnoName,
+      );
+      expect([0, 'ECONNRESET']).toContain(answer);
+    } finally {
+      close(fd);
+    }
+  }
+  const P = proc(1n, 10);
+  const Q = proc(2n, 20);
+  place(running, 1n, [
+    [P, 1n],
+    [Q, 2n],
+  ]);
+  const rb = b.engine.start(manifest(Q, [endpoint(Q, 1, 'accept', [P, 1])]));
+  const ra = a.engine.start(manifest(P, [endpoint(P, 1, 'connect', [Q, 1])]));
+  await Promise.all([ra.whenDone(), rb.whenDone()]);
+  expect([ra.tasks[0]!.state, rb.tasks[0]!.state]).toEqual(['live', 'live']);
+});
