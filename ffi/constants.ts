@@ -3,7 +3,7 @@
  * all of these (asm-generic headers); what differs lives in `arch.ts`.
  */
 
-export const AF = { UNIX: 1, INET: 2, INET6: 10 } as const;
+export const AF = { UNIX: 1, INET: 2, INET6: 10, NETLINK: 16 } as const;
 
 export const SOCK = {
   STREAM: 1,
@@ -42,6 +42,7 @@ export const SO = {
   MARK: 36,
   PROTOCOL: 38,
   DOMAIN: 39,
+  PEEK_OFF: 42,
 } as const;
 
 export const TCP = {
@@ -64,6 +65,12 @@ export const TCP = {
   QUEUE_SEQ: 21,
   NOTSENT_LOWAT: 25,
 } as const;
+
+/** TCP_REPAIR values: OFF_NO_WP leaves repair mode without sending a window probe. */
+export const TCP_REPAIR_MODE = { OFF_NO_WP: -1, OFF: 0, ON: 1 } as const;
+
+/** TCP_REPAIR_QUEUE values: which queue a repair-mode recv or TCP_QUEUE_SEQ works on. */
+export const TCP_QUEUE = { NONE: 0, RECV: 1, SEND: 2 } as const;
 
 export const IP = { TOS: 1, TTL: 2 } as const;
 export const IPV6 = { V6ONLY: 26, TCLASS: 67 } as const;

@@ -13,3 +13,5 @@ export * from './process.ts';
 export * from './sockaddr.ts';
 export * from './socket.ts';
 export * from './sockopt.ts';
+export * from './sockdiag.ts';
+export * from './tcpinfo.ts';

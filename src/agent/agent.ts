@@ -3,6 +3,8 @@
  * listener and the control socket together, and keeps the views the API shows (connections,
  * parent-daemon host tables, peers, metrics).
  */
+import { CaptureBook, type ClusterMapView } from '../capture/book.ts';
+import type { CaptureJson } from '../capture/view.ts';
 import type { AgentConfig } from '../config/types.ts';
 import { RewireError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
@@ -52,6 +54,7 @@ class Agent implements RunningAgent {
   readonly placementStore: PlacementStore;
   readonly engine: RewireEngine;
   readonly control: ControlServer;
+  readonly captures: CaptureBook;
   readonly metrics: AgentMetrics = createAgentMetrics();
   readonly startedAt = new Date();
   readonly #connections = new Map<string, ConnectionView>();
@@ -68,6 +71,19 @@ class Agent implements RunningAgent {
       onSettled: (task) => this.#recordSettled(task),
       onRestoreDone: (restore) => this.#recordRestoreDone(restore),
       onHandshake: (seconds) => this.metrics.handshakeSeconds.observe(seconds),
+      onQuery: () => this.captures.manifests(),
+    });
+    this.captures = new CaptureBook({
+      nodeId: config.nodeId,
+      handshake: {
+        reactor: this.reactor,
+        key: config.clusterKey,
+        nodeId: config.nodeId,
+        maxFrameBytes: config.maxFrameBytes,
+      },
+      nodes: () => this.placementStore.nodes(),
+      queryMs: config.deadlines.handshakeMs,
+      log,
     });
     this.control = new ControlServer(
       {
@@ -208,6 +224,14 @@ class Agent implements RunningAgent {
       });
     }
     return [...daemons.values()];
+  }
+
+  captureProcess(pid: number): Promise<CaptureJson> {
+    return this.captures.capture(pid);
+  }
+
+  clusterConnections(): Promise<ClusterMapView> {
+    return this.captures.clusterMap();
   }
 
   metricsText(): string {

@@ -3,6 +3,8 @@
  * objects, ids as decimal strings) and the few actions an operator takes. The agent
  * implements it; the Hono API and the CLI use nothing else.
  */
+import type { ClusterMapView } from '../capture/book.ts';
+import type { CaptureJson } from '../capture/view.ts';
 import type { HostPort } from '../config/types.ts';
 import type { Manifest, Placement } from '../model/types.ts';
 
@@ -113,6 +115,13 @@ export interface AgentHandle {
   cancelRestore(id: string): RestoreView;
   connections(filter?: ConnectionFilter): ConnectionView[];
   hosts(): HostTableView[];
+  /**
+   * Reads a process's sockets into a manifest (without draining) and keeps the capture for the
+   * cluster map. Throws CaptureError (ENOPROC, EZOMBIE, ECAPTURE_DENIED, EVANISHED).
+   */
+  captureProcess(pid: number): Promise<CaptureJson>;
+  /** Every agent's captures joined: which process on which node is connected to which. */
+  clusterConnections(): Promise<ClusterMapView>;
   /** Prometheus text exposition of the agent's metrics. */
   metricsText(): string;
   /** Whether the agent is ready (listeners up). */

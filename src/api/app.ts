@@ -1,7 +1,8 @@
 /**
  * The control API as a Hono app (SPEC §3.11): health, node, peers, placement, restores,
- * connections, parent-daemon host tables and Prometheus metrics, all read from and acted on
- * through an AgentHandle. JSON errors carry the RewireError's stable code.
+ * connections, parent-daemon host tables, capture and the cluster map, and Prometheus metrics,
+ * all read from and acted on through an AgentHandle. JSON errors carry the RewireError's
+ * stable code.
  */
 import { Hono } from 'hono';
 
@@ -9,7 +10,14 @@ import type { AgentHandle } from '../agent/handle.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import { ApiError, errorBody, statusOf } from './errors.ts';
 import { loopbackHostGuard, mutationGuard, readGuard, sizeLimit } from './request.ts';
-import { healthRoutes, nodeRoutes, placementRoutes, restoreRoutes, RouteTable } from './routes.ts';
+import {
+  captureRoutes,
+  healthRoutes,
+  nodeRoutes,
+  placementRoutes,
+  restoreRoutes,
+  RouteTable,
+} from './routes.ts';
 
 export interface ApiOptions {
   /** Bearer token that mutating routes need when the app is not `trusted`. */
@@ -54,6 +62,7 @@ export function createApi(handle: AgentHandle, options: ApiOptions = {}): Hono {
   nodeRoutes(routes, handle);
   placementRoutes(routes, handle);
   restoreRoutes(routes, handle);
+  captureRoutes(routes, handle);
   routes.finish();
 
   app.notFound((c) => {

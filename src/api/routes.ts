@@ -23,8 +23,14 @@ export class RouteTable {
     private readonly mutating: MiddlewareHandler[],
   ) {}
 
-  add(method: Method, path: string, handler: (c: Context) => Response | Promise<Response>): void {
-    const before = method === 'GET' ? [] : this.mutating;
+  /** `guarded`: a GET that needs the same authorisation as a mutating route. */
+  add(
+    method: Method,
+    path: string,
+    handler: (c: Context) => Response | Promise<Response>,
+    options: { guarded?: boolean } = {},
+  ): void {
+    const before = method === 'GET' && !options.guarded ? [] : this.mutating;
     const on = this.app.on.bind(this.app) as (m: string, p: string, ...h: unknown[]) => void;
     on(method, path, ...before, handler);
     this.#methods.set(path, [...(this.#methods.get(path) ?? []), method]);
@@ -118,6 +124,28 @@ export function restoreRoutes(routes: RouteTable, handle: AgentHandle): void {
   routes.add('DELETE', '/v1/restores/:id', (c) =>
     c.json(handle.cancelRestore(c.req.param('id') ?? '')),
   );
+}
+
+/**
+ * Capture reads another process's sockets with the agent's privileges, so it is authorised
+ * like a mutation: over the unix socket, or over TCP with the token.
+ */
+export function captureRoutes(routes: RouteTable, handle: AgentHandle): void {
+  const capture = async (c: Context) => {
+    queryParams(c, []);
+    return c.json(await handle.captureProcess(pidOf(c.req.param('pid') ?? '')));
+  };
+  routes.add('GET', '/v1/processes/:pid/sockets', capture, { guarded: true });
+  routes.add('GET', '/v1/cluster/connections', async (c) => {
+    queryParams(c, []);
+    return c.json(await handle.clusterConnections());
+  });
+}
+
+function pidOf(text: string): number {
+  const pid = /^\d{1,10}$/.test(text) ? Number(text) : 0;
+  if (pid > 0 && pid <= 0x3fff_ffff) return pid;
+  throw new ApiError(400, 'EBAD_REQUEST', `Cannot capture pid '${text}': expected a process id`);
 }
 
 function deadlineOf(text: string | undefined): number | undefined {

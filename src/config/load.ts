@@ -68,6 +68,8 @@ export function loadConfig(options: LoadOptions = {}): AgentConfig {
 export interface ClientSettings {
   socketPath: string;
   http: { address: string; port: number; token: string | undefined };
+  /** This node's id, as the agent resolves it (given, or DMTCP's hash of the host name). */
+  nodeId: bigint;
 }
 
 /**
@@ -81,6 +83,7 @@ export function loadClientSettings(options: LoadOptions = {}): ClientSettings {
   return {
     socketPath: join(settings.runtimeDir, apiSocketName),
     http: { address: settings.http.address, port: settings.http.port, token: settings.http.token },
+    nodeId: settings.nodeId ?? dmtcpHostId(host.hostname),
   };
 }
 

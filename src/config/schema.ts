@@ -105,8 +105,12 @@ export const settingsSchema = z.strictObject({
 
 export type Settings = z.output<typeof settingsSchema>;
 
-/** The fields a CLI client reads to find the agent; other fields are not checked. */
+/**
+ * The fields a CLI client reads to find the agent (and the node id, for commands that name
+ * this node without asking the agent); other fields are not checked.
+ */
 export const clientSchema = z.object({
   runtimeDir: absolutePath,
   http: z.object(settingsSchema.shape.http.shape),
+  nodeId: settingsSchema.shape.nodeId,
 });

@@ -212,6 +212,8 @@ interface PbPeerFrame {
     placementVersion?: Long64;
   } | null;
   refused?: { code?: string; message?: string } | null;
+  query?: { proof?: Uint8Array } | null;
+  captures?: { manifests?: PbManifest[] } | null;
 }
 
 function peerFrameFromPb(m: PbPeerFrame): PeerFrame {
@@ -253,7 +255,14 @@ function peerFrameFromPb(m: PbPeerFrame): PeerFrame {
       refused: { code: m.refused.code ?? '', message: m.refused.message ?? '' },
     };
   }
-  return noBody('hello, challenge, attach, accepted, refused');
+  if (m.query) return { kind: 'query', query: { proof: bytes(m.query.proof) } };
+  if (m.captures) {
+    const manifests = (m.captures.manifests ?? []).map((x, i) =>
+      manifestFromPb(x, `captures.manifests[${i}]`),
+    );
+    return { kind: 'captures', captures: { manifests } };
+  }
+  return noBody('hello, challenge, attach, accepted, refused, query, captures');
 }
 
 function peerFrameToPb(f: PeerFrame): PbPeerFrame {
@@ -291,6 +300,10 @@ function peerFrameToPb(f: PeerFrame): PbPeerFrame {
     }
     case 'refused':
       return { refused: { code: f.refused.code, message: f.refused.message } };
+    case 'query':
+      return { query: { proof: f.query.proof } };
+    case 'captures':
+      return { captures: { manifests: f.captures.manifests.map(manifestToPb) } };
   }
 }
 

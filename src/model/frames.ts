@@ -49,13 +49,25 @@ export interface Refused {
   message: string;
 }
 
+/** Dialer to acceptor, instead of an Attach: proves the key, then asks for the captures. */
+export interface Query {
+  proof: Uint8Array;
+}
+
+/** Acceptor to dialer: its captures (without drained bytes), for the cluster map. */
+export interface Captures {
+  manifests: Manifest[];
+}
+
 /** One frame between agents: exactly one body, named by `kind`. */
 export type PeerFrame =
   | { kind: 'hello'; hello: Hello }
   | { kind: 'challenge'; challenge: Challenge }
   | { kind: 'attach'; attach: Attach }
   | { kind: 'accepted'; accepted: Accepted }
-  | { kind: 'refused'; refused: Refused };
+  | { kind: 'refused'; refused: Refused }
+  | { kind: 'query'; query: Query }
+  | { kind: 'captures'; captures: Captures };
 
 export type PeerFrameKind = PeerFrame['kind'];
 

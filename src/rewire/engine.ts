@@ -67,6 +67,8 @@ export interface EngineEvents {
   onSettled?: (task: EndpointTask) => void;
   /** A handshake finished, with its duration in seconds and its result. */
   onHandshake?: (seconds: number, result: string) => void;
+  /** A peer agent asked for this node's captures (the cluster map): the manifests to send. */
+  onQuery?: (node: bigint) => Promise<Manifest[]>;
 }
 
 export class RewireEngine {
@@ -570,7 +572,9 @@ export class RewireEngine {
     let handed = false;
     const deadline = Date.now() + this.config.deadlines.handshakeMs;
     try {
-      const { attach, dialerNode } = await acceptorHandshake(this.#hs, fd, deadline);
+      const request = await acceptorHandshake(this.#hs, fd, deadline);
+      if ('query' in request) return await this.#answerQuery(fd, request.dialerNode, deadline);
+      const { attach, dialerNode } = request;
       const task = await this.#matchInbound(attach.to, deadline);
       const refusal = task
         ? this.#checkPeer(task, attach.from, dialerNode, attach.placementVersion)
@@ -600,6 +604,13 @@ export class RewireEngine {
       this.reactor.forget(fd);
       if (!handed) close(fd);
     }
+  }
+
+  /** Answers a peer agent's Query with this node's captures; the connection then closes. */
+  async #answerQuery(fd: number, dialerNode: bigint, deadline: number): Promise<void> {
+    const manifests = (await this.events.onQuery?.(dialerNode)) ?? [];
+    await sendFrame(this.#hs, fd, { kind: 'captures', captures: { manifests } }, deadline);
+    this.log.debug('peer.query_answered', { node: dialerNode, processes: manifests.length });
   }
 
   async #completeInbound(

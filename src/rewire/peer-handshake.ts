@@ -13,12 +13,15 @@
  *                                   <-       drained_d, raw (lands in the dialer's receive queue)
  *   drained_a, raw                  ->       (lands in the acceptor's receive queue)
  *
+ * For the cluster connection map the dialer sends a Query{proof_d} instead of the Attach; the
+ * acceptor verifies it the same way, answers with one Captures frame and closes.
+ *
  * A peer that fails authentication learns nothing: the acceptor closes without a word.
  */
 import { send } from '../../ffi/index.ts';
 import { AuthError, ProtocolError } from '../errors.ts';
 import { decodePeerFrame, encodePeerFrame } from '../model/codec.ts';
-import type { Accepted, Attach, PeerFrame, Refused } from '../model/frames.ts';
+import type { Accepted, Attach, Captures, PeerFrame, Query, Refused } from '../model/frames.ts';
 import type { EndpointId } from '../model/types.ts';
 import type { Reactor } from '../reactor/reactor.ts';
 import { freshNonce, proof, proofMatches, PROTOCOL_VERSION } from '../wire/auth.ts';
@@ -93,16 +96,8 @@ export interface AttachRequest {
   drained: Uint8Array;
 }
 
-/**
- * Runs the dialer's half up to the acceptor's answer. Returns the Accepted or Refused frame;
- * throws AuthError when the acceptor fails to prove the key, or closes after our proof.
- */
-export async function dialerHandshake(
-  ctx: HandshakeContext,
-  fd: number,
-  request: AttachRequest,
-  deadline: number,
-): Promise<{ answer: Answer; acceptorNode: bigint }> {
+/** Sends the Hello and verifies the acceptor's Challenge; returns what the dialer's proof covers. */
+async function greetAcceptor(ctx: HandshakeContext, fd: number, deadline: number) {
   const nonceD = freshNonce();
   await sendFrame(
     ctx,
@@ -118,6 +113,20 @@ export async function dialerHandshake(
       `Peer agent of node '${challenge.nodeId}' failed authentication: it does not hold this cluster's key`,
     );
   }
+  return { challenge, nonces, nodes };
+}
+
+/**
+ * Runs the dialer's half up to the acceptor's answer. Returns the Accepted or Refused frame;
+ * throws AuthError when the acceptor fails to prove the key, or closes after our proof.
+ */
+export async function dialerHandshake(
+  ctx: HandshakeContext,
+  fd: number,
+  request: AttachRequest,
+  deadline: number,
+): Promise<{ answer: Answer; acceptorNode: bigint }> {
+  const { challenge, nonces, nodes } = await greetAcceptor(ctx, fd, deadline);
   const attach = { proof: proof(ctx.key, 'dialer', nonces, nodes), ...request };
   await sendFrame(ctx, fd, { kind: 'attach', attach }, deadline);
   try {
@@ -141,14 +150,35 @@ export async function dialerHandshake(
 }
 
 /**
- * Runs the acceptor's half up to the verified Attach. Throws AuthError (after which the caller
- * closes the connection without answering) when the dialer's proof is wrong.
+ * Runs the dialer's half of a query for the acceptor's captures (the cluster connection map):
+ * the same authentication as an attach, then a Query, answered by one Captures frame.
+ * Throws AuthError when the acceptor fails to prove the key.
+ */
+export async function queryHandshake(
+  ctx: HandshakeContext,
+  fd: number,
+  deadline: number,
+): Promise<{ captures: Captures; acceptorNode: bigint }> {
+  const { challenge, nonces, nodes } = await greetAcceptor(ctx, fd, deadline);
+  const query = { proof: proof(ctx.key, 'dialer', nonces, nodes) };
+  await sendFrame(ctx, fd, { kind: 'query', query }, deadline);
+  const { captures } = await expectFrame(ctx, fd, ['captures'], deadline, true);
+  return { captures, acceptorNode: challenge.nodeId };
+}
+
+/** What a verified dialer asked for: to attach an endpoint, or the captures. */
+export type AcceptorRequest =
+  { attach: Attach; dialerNode: bigint } | { query: Query; dialerNode: bigint };
+
+/**
+ * Runs the acceptor's half up to the verified Attach or Query. Throws AuthError (after which
+ * the caller closes the connection without answering) when the dialer's proof is wrong.
  */
 export async function acceptorHandshake(
   ctx: HandshakeContext,
   fd: number,
   deadline: number,
-): Promise<{ attach: Attach; dialerNode: bigint }> {
+): Promise<AcceptorRequest> {
   const { hello } = await expectFrame(ctx, fd, ['hello'], deadline);
   if (hello.version !== PROTOCOL_VERSION) {
     throw new ProtocolError(
@@ -164,13 +194,15 @@ export async function acceptorHandshake(
     proof: proof(ctx.key, 'acceptor', nonces, nodes),
   };
   await sendFrame(ctx, fd, { kind: 'challenge', challenge }, deadline);
-  const { attach } = await expectFrame(ctx, fd, ['attach'], deadline);
-  if (!proofMatches(attach.proof, proof(ctx.key, 'dialer', nonces, nodes))) {
+  const request = await expectFrame(ctx, fd, ['attach', 'query'], deadline);
+  const given = request.kind === 'attach' ? request.attach.proof : request.query.proof;
+  if (!proofMatches(given, proof(ctx.key, 'dialer', nonces, nodes))) {
     throw new AuthError(
       `Peer claiming node '${hello.nodeId}' failed authentication: wrong cluster key`,
     );
   }
-  return { attach, dialerNode: hello.nodeId };
+  if (request.kind === 'query') return { query: request.query, dialerNode: hello.nodeId };
+  return { attach: request.attach, dialerNode: hello.nodeId };
 }
 
 /** Writes the other side's drained bytes raw after the handshake (see the sequence above). */

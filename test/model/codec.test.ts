@@ -153,7 +153,7 @@ describe('peer frames', () => {
   test('rejects a frame with no body', () => {
     const err = decodeError(() => decodePeerFrame(new Uint8Array(0)));
     expect(err.message).toBe(
-      'Cannot decode peer frame: it has no body (expected one of hello, challenge, attach, accepted, refused)',
+      'Cannot decode peer frame: it has no body (expected one of hello, challenge, attach, accepted, refused, query, captures)',
     );
   });
 

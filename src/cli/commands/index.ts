@@ -5,6 +5,7 @@
 import type { Command } from '../command.ts';
 import { agent } from './agent.ts';
 import { cancel } from './cancel.ts';
+import { capture } from './capture.ts';
 import { connections } from './connections.ts';
 import { exec } from './exec.ts';
 import { helpCommand } from './help.ts';
@@ -23,6 +24,7 @@ export const commands: Command[] = [
   connections,
   hosts,
   placement,
+  capture,
   restore,
   restores,
   cancel,
