@@ -44,7 +44,6 @@ import {
   type Long64,
   type PbEndpointId,
   type PbManifest,
-  type PbPlacement,
 } from './pb-model.ts';
 import type { Manifest, Placement } from './types.ts';
 

@@ -4,59 +4,21 @@
  * declared dead), runs the peer handshakes, and settles every endpoint exactly once, before
  * its restore's deadline.
  */
-import {
-  accept,
-  close,
-  connect,
-  listen,
-  bind,
-  setLinger,
-  setNonBlocking,
-  socket,
-  socketError,
-  errnoName,
-  getSockName,
-} from '../../ffi/index.ts';
+import { close } from '../../ffi/index.ts';
 import type { AgentConfig } from '../config/types.ts';
-import { EndpointError, RewireError, SyscallError } from '../errors.ts';
+import { RewireError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
+import { endpointKey, processKey } from '../model/ids.ts';
 import type { Endpoint, EndpointId, Manifest } from '../model/types.ts';
 import type { PlacementStore } from '../placement/store.ts';
 import type { Reactor } from '../reactor/reactor.ts';
-import { isIPv6 } from 'node:net';
-import { endpointKey, processKey, sameEndpoint, sameProcess } from '../model/ids.ts';
+import { Acceptor } from './acceptor.ts';
+import { Dialer } from './dialer.ts';
 import { deadSocket, pairLocally, recreateListener } from './local-sockets.ts';
-import {
-  acceptorHandshake,
-  dialerHandshake,
-  sendFrame,
-  writeRefill,
-  type HandshakeContext,
-} from './peer-handshake.ts';
-import { EndpointTask, Restore, type Outcome } from './restore.ts';
-import {
-  applyAfterConnect,
-  applyBeforeBind,
-  applyFcntl,
-  describeReport,
-  growSendBuffer,
-} from './socket-state.ts';
-import { Semaphore } from './semaphore.ts';
+import type { HandshakeContext } from './peer-handshake.ts';
 import { daemonEndpoint, REHOMED_CONN_BASE, type DaemonSession } from './rehome.ts';
-
-/** One dial attempt: a final outcome, or a problem (with its code) worth another try. */
-interface DialAttempt {
-  outcome?: Outcome;
-  problem: string;
-  code: string;
-}
-
-/** Refusal codes after which the dialer tries again, until its deadline. */
-/**
- * Refusal codes after which the dialer tries again, until its deadline: the acceptor's agent
- * may get the same placement, or its process may register, a moment later.
- */
-const RETRYABLE = new Set(['EPLACEMENT_MISMATCH', 'EUNKNOWN_ENDPOINT']);
+import { EndpointTask, failureOutcome, Restore } from './restore.ts';
+import { applyFcntl, describeReport, mergeReports } from './socket-state.ts';
 
 export interface EngineEvents {
   /** A restore finished (done, failed or cancelled). */
@@ -74,16 +36,12 @@ export interface EngineEvents {
 export class RewireEngine {
   readonly restores = new Map<string, Restore>();
   readonly #byProcess = new Map<string, Restore>();
-  readonly #awaitingInbound = new Map<string, EndpointTask>();
-  readonly #earlyInbound = new Map<string, Array<() => void>>();
   readonly #localPending = new Map<string, EndpointTask>();
   readonly #daemons = new Map<string, DaemonSession>();
   readonly #awaitingDaemon = new Map<string, EndpointTask[]>();
   #rehomed = 0;
-  readonly #dialSlots: Semaphore;
-  readonly #hs: HandshakeContext;
-  #listenFd = -1;
-  #stopped = false;
+  readonly #dialer: Dialer;
+  readonly #acceptor: Acceptor;
 
   constructor(
     readonly config: AgentConfig,
@@ -92,46 +50,26 @@ export class RewireEngine {
     readonly log: Logger,
     readonly events: EngineEvents = {},
   ) {
-    this.#dialSlots = new Semaphore(config.dialConcurrency);
-    this.#hs = {
+    const hs: HandshakeContext = {
       reactor,
       key: config.clusterKey,
       nodeId: config.nodeId,
       maxFrameBytes: config.maxFrameBytes,
     };
+    this.#dialer = new Dialer({ config, placement, reactor, hs, onHandshake: events.onHandshake });
+    this.#acceptor = new Acceptor({ config, placement, reactor, hs, log, onQuery: events.onQuery });
   }
 
   /** Binds the peer listener and starts accepting other agents. Returns the bound port. */
   listen(): number {
-    const family = isIPv6(this.config.listen.address) ? 'inet6' : 'inet';
-    const fd = socket(family, 'stream', { nonblock: true });
-    try {
-      bind(fd, { family, address: this.config.listen.address, port: this.config.listen.port });
-      listen(fd, 4096);
-    } catch (err) {
-      close(fd);
-      throw new RewireError(
-        'ELISTEN',
-        `Cannot listen for peer agents on ${this.config.listen.address}:${this.config.listen.port}: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-    this.#listenFd = fd;
-    void this.#acceptLoop(fd);
-    const bound = getSockName(fd);
-    return bound.family === 'unix' ? 0 : bound.port;
+    return this.#acceptor.listen();
   }
 
   stop(): void {
-    this.#stopped = true;
+    this.#acceptor.stop();
     for (const r of this.restores.values()) {
       r.end('cancelled', 'ESHUTDOWN', () => 'The agent is shutting down');
       r.dispose();
-    }
-    if (this.#listenFd >= 0) {
-      this.reactor.forget(this.#listenFd);
-      close(this.#listenFd);
-      this.#listenFd = -1;
     }
   }
 
@@ -207,7 +145,7 @@ export class RewireEngine {
   }
 
   #unregister(task: EndpointTask): void {
-    if (this.#awaitingInbound.get(task.key) === task) this.#awaitingInbound.delete(task.key);
+    this.#acceptor.unexpect(task);
     if (this.#localPending.get(task.key) === task) this.#localPending.delete(task.key);
   }
 
@@ -222,7 +160,7 @@ export class RewireEngine {
     if (this.#localPending.get(task.key) === task) {
       return `Peer endpoint '${peer}' did not register on this node within ${ms} ms`;
     }
-    if (this.#awaitingInbound.get(task.key) === task) {
+    if (this.#acceptor.isExpecting(task)) {
       return `No connection from peer endpoint '${peer}' arrived within ${ms} ms`;
     }
     return `Endpoint was not restored within ${ms} ms`;
@@ -270,12 +208,10 @@ export class RewireEngine {
       );
     }
     if (e.role === 'connect') {
-      void this.#dial(task, peer);
+      void this.#dialer.dial(task, peer);
       return;
     }
-    this.#awaitingInbound.set(task.key, task);
-    for (const wake of this.#earlyInbound.get(task.key) ?? []) wake();
-    this.#earlyInbound.delete(task.key);
+    this.#acceptor.expect(task);
   }
 
   /** A parent daemon of this node keeps its session open: connections may be re-homed to it. */
@@ -322,7 +258,7 @@ export class RewireEngine {
       const paired = pairLocally(c, a, this.config.localPolicy);
       fds = paired.fds;
       const [rankFd, daemonFd] = rank.role === 'connect' ? fds : [fds[1], fds[0]];
-      applyFcntl(rankFd, rank, this.#pids(task));
+      applyFcntl(rankFd, rank, task.pids());
       applyFcntl(daemonFd, other, { checkpoint: daemon.manifest.pid, now: daemon.manifest.pid });
       if (!daemon.deliver({ id: other.id, peer: rank.id, fd: daemonFd })) {
         close(daemonFd);
@@ -347,7 +283,7 @@ export class RewireEngine {
       });
     } catch (err) {
       if (fds) for (const fd of fds) close(fd);
-      task.settle(failure(err, 'EREHOME'));
+      task.settle(failureOutcome(err, 'EREHOME'));
     }
   }
 
@@ -372,7 +308,7 @@ export class RewireEngine {
   #restoreListener(task: EndpointTask): void {
     try {
       const { fd, report } = recreateListener(task.endpoint);
-      const fcntl = applyFcntl(fd, task.endpoint, this.#pids(task));
+      const fcntl = applyFcntl(fd, task.endpoint, task.pids());
       fcntl.failed.push(...report.failed);
       fcntl.skipped.push(...report.skipped);
       task.settle({
@@ -383,13 +319,8 @@ export class RewireEngine {
         peerNode: this.config.nodeId,
       });
     } catch (err) {
-      task.settle(failure(err, 'ELISTEN'));
+      task.settle(failureOutcome(err, 'ELISTEN'));
     }
-  }
-
-  #pids(task: EndpointTask): { checkpoint: number; now: number } {
-    const m = task.restore.manifest;
-    return { checkpoint: m.checkpointPid ?? m.process.pid, now: m.pid };
   }
 
   #pairHere(task: EndpointTask, peerId: EndpointId): void {
@@ -404,8 +335,8 @@ export class RewireEngine {
     try {
       const paired = pairLocally(c.endpoint, a.endpoint, this.config.localPolicy);
       const [fc, fa] = paired.fds;
-      const rc = applyFcntl(fc, c.endpoint, this.#pids(c));
-      const ra = applyFcntl(fa, a.endpoint, this.#pids(a));
+      const rc = applyFcntl(fc, c.endpoint, c.pids());
+      const ra = applyFcntl(fa, a.endpoint, a.pids());
       const node = this.config.nodeId;
       c.settle({
         state: 'live',
@@ -413,7 +344,7 @@ export class RewireEngine {
         fd: fc,
         peer: a.endpoint.id,
         peerNode: node,
-        message: describeReport(merge(paired.reports[0], rc)),
+        message: describeReport(mergeReports(paired.reports[0], rc)),
       });
       a.settle({
         state: 'live',
@@ -421,353 +352,15 @@ export class RewireEngine {
         fd: fa,
         peer: c.endpoint.id,
         peerNode: node,
-        message: describeReport(merge(paired.reports[1], ra)),
+        message: describeReport(mergeReports(paired.reports[1], ra)),
       });
     } catch (err) {
-      c.settle(failure(err, 'ELOCAL_PAIR'));
-      a.settle(failure(err, 'ELOCAL_PAIR'));
+      c.settle(failureOutcome(err, 'ELOCAL_PAIR'));
+      a.settle(failureOutcome(err, 'ELOCAL_PAIR'));
     }
   }
 
   // ---- dialling ------------------------------------------------------------------------
 
-  async #dial(task: EndpointTask, peer: { id: EndpointId; node: bigint }): Promise<void> {
-    const release = await this.#dialSlots.acquire();
-    try {
-      const outcome = await this.#dialUntilDeadline(task, peer);
-      task.settle(outcome);
-    } catch (err) {
-      task.settle(failure(err, 'EPEER_UNREACHABLE'));
-    } finally {
-      release();
-    }
-  }
-
-  async #dialUntilDeadline(
-    task: EndpointTask,
-    peer: { id: EndpointId; node: bigint },
-  ): Promise<Outcome> {
-    const node = this.placement.node(peer.node);
-    if (!node) {
-      return {
-        state: 'failed',
-        code: 'ENODE_UNKNOWN',
-        message: `Placement has no address for node '${peer.node}'`,
-      };
-    }
-    let backoff = 25;
-    for (;;) {
-      if (task.settled) return { state: 'failed', code: 'ECANCELLED', message: 'Restore ended' };
-      const attempt = await this.#dialOnce(task, peer, node.address, node.port);
-      if (attempt.outcome) return attempt.outcome;
-      // A wait cut short by the restore deadline says less than the refusal seen before it.
-      if (attempt.code !== 'EDEADLINE' || task.lastCode === undefined) {
-        task.lastProblem = `node '${peer.node}' at ${node.address}:${node.port}: ${attempt.problem}`;
-        task.lastCode = attempt.code === 'EDEADLINE' ? 'EPEER_UNREACHABLE' : attempt.code;
-      }
-      const wait = Math.min(backoff, task.restore.deadline - Date.now());
-      if (wait <= 0) {
-        const message = `Gave up at the restore deadline; ${task.lastProblem}`;
-        return { state: 'failed', code: task.lastCode!, message };
-      }
-      await Bun.sleep(wait);
-      backoff = Math.min(backoff * 2, 1000);
-    }
-  }
-
-  /** One connection attempt: an outcome, or a retryable problem. */
-  async #dialOnce(
-    task: EndpointTask,
-    peer: { id: EndpointId; node: bigint },
-    address: string,
-    port: number,
-  ): Promise<DialAttempt> {
-    const family = isIPv6(address) ? 'inet6' : 'inet';
-    const fd = socket(family, 'stream', { nonblock: true });
-    let handed = false;
-    try {
-      const early = applyBeforeBind(fd, task.endpoint, family);
-      const connectDeadline = Math.min(
-        task.restore.deadline,
-        Date.now() + this.config.deadlines.connectMs,
-      );
-      if (!connect(fd, { family, address, port })) {
-        await this.reactor.writable(fd, connectDeadline, `the connection to ${address}:${port}`);
-        const err = socketError(fd);
-        if (err !== 0) return { problem: `connect: ${errnoName(err)}`, code: 'EPEER_UNREACHABLE' };
-      }
-      const started = performance.now();
-      // The acceptor may hold an early handshake for up to its own handshake deadline while its
-      // process registers, so the dialer waits twice as long for the answer.
-      const deadline = Math.min(
-        task.restore.deadline,
-        Date.now() + 2 * this.config.deadlines.handshakeMs,
-      );
-      const request = {
-        from: task.endpoint.id,
-        to: peer.id,
-        placementVersion: this.placement.version,
-        drained: task.endpoint.drained,
-      };
-      const { answer } = await dialerHandshake(this.#hs, fd, request, deadline);
-      this.events.onHandshake?.((performance.now() - started) / 1000, answer.kind);
-      if (answer.kind === 'refused') {
-        const { code, message } = answer.refused;
-        const problem = `refused by node '${peer.node}': ${message}`;
-        if (RETRYABLE.has(code)) return { problem, code };
-        return { problem, code, outcome: { state: 'failed', code, message: problem } };
-      }
-      const refill = answer.accepted.drained;
-      growSendBuffer(fd, refill.length);
-      await writeRefill(this.#hs, fd, refill, deadline);
-      const report = applyAfterConnect(fd, task.endpoint, family, early);
-      merge(report, applyFcntl(fd, task.endpoint, this.#pids(task)));
-      handed = true;
-      return {
-        problem: '',
-        code: '',
-        outcome: {
-          state: 'live',
-          how: 'remote',
-          fd,
-          peer: peer.id,
-          peerNode: peer.node,
-          message: describeReport(report),
-        },
-      };
-    } catch (err) {
-      return classifyDialError(err, peer.node);
-    } finally {
-      this.reactor.forget(fd);
-      if (!handed) close(fd);
-    }
-  }
-
   // ---- accepting -----------------------------------------------------------------------
-
-  async #acceptLoop(listenFd: number): Promise<void> {
-    while (!this.#stopped) {
-      let got: ReturnType<typeof accept>;
-      try {
-        got = accept(listenFd, { nonblock: true });
-      } catch (err) {
-        if (this.#stopped) return;
-        this.log.error('peer.accept_failed', { error: err });
-        await Bun.sleep(100);
-        continue;
-      }
-      if (got) {
-        void this.#inbound(got.fd, got.peer);
-        continue;
-      }
-      try {
-        await this.reactor.readable(listenFd, Date.now() + 3_600_000, 'peer connections');
-      } catch {
-        if (this.#stopped) return;
-      }
-    }
-  }
-
-  async #inbound(fd: number, from: unknown): Promise<void> {
-    let handed = false;
-    const deadline = Date.now() + this.config.deadlines.handshakeMs;
-    try {
-      const request = await acceptorHandshake(this.#hs, fd, deadline);
-      if ('query' in request) return await this.#answerQuery(fd, request.dialerNode, deadline);
-      const { attach, dialerNode } = request;
-      const task = await this.#matchInbound(attach.to, deadline);
-      const refusal = task
-        ? this.#checkPeer(task, attach.from, dialerNode, attach.placementVersion)
-        : unknownEndpoint(attach.to);
-      if (refusal) {
-        if (task) {
-          task.lastProblem = refusal.message;
-          task.lastCode = refusal.code;
-        }
-        this.log.warn('peer.refused', {
-          endpoint: endpointKey(attach.to),
-          from: endpointKey(attach.from),
-          node: dialerNode,
-          code: refusal.code,
-          message: refusal.message,
-        });
-        await sendFrame(this.#hs, fd, { kind: 'refused', refused: refusal }, deadline);
-        return;
-      }
-      handed = await this.#completeInbound(task!, fd, attach, dialerNode, deadline);
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'EAUTH') resetOnClose(fd);
-      const level = code === 'EAUTH' ? 'warn' : 'info';
-      this.log[level]('peer.handshake_failed', { from: from as object, code, error: err });
-    } finally {
-      this.reactor.forget(fd);
-      if (!handed) close(fd);
-    }
-  }
-
-  /** Answers a peer agent's Query with this node's captures; the connection then closes. */
-  async #answerQuery(fd: number, dialerNode: bigint, deadline: number): Promise<void> {
-    const manifests = (await this.events.onQuery?.(dialerNode)) ?? [];
-    await sendFrame(this.#hs, fd, { kind: 'captures', captures: { manifests } }, deadline);
-    this.log.debug('peer.query_answered', { node: dialerNode, processes: manifests.length });
-  }
-
-  async #completeInbound(
-    task: EndpointTask,
-    fd: number,
-    attach: { from: EndpointId; drained: Uint8Array },
-    dialerNode: bigint,
-    deadline: number,
-  ): Promise<boolean> {
-    this.#awaitingInbound.delete(task.key);
-    try {
-      const accepted = {
-        endpoint: task.endpoint.id,
-        drained: task.endpoint.drained,
-        placementVersion: this.placement.version,
-      };
-      growSendBuffer(fd, attach.drained.length);
-      await sendFrame(this.#hs, fd, { kind: 'accepted', accepted }, deadline, attach.drained);
-      const family = isIPv6(this.config.listen.address) ? 'inet6' : 'inet';
-      const report = applyAfterConnect(fd, task.endpoint, family);
-      merge(report, applyFcntl(fd, task.endpoint, this.#pids(task)));
-      setNonBlockingAsRecorded(fd, task.endpoint);
-      return task.settle({
-        state: 'live',
-        how: 'remote',
-        fd,
-        peer: attach.from,
-        peerNode: dialerNode,
-        message: describeReport(report),
-      });
-    } catch (err) {
-      if (!task.settled && task.restore.state === 'running')
-        this.#awaitingInbound.set(task.key, task);
-      task.lastProblem = (err as Error).message;
-      throw err;
-    }
-  }
-
-  /** The task awaiting `to`, waiting for it to register until `deadline` (early handshakes). */
-  async #matchInbound(to: EndpointId, deadline: number): Promise<EndpointTask | undefined> {
-    const key = endpointKey(to);
-    for (;;) {
-      const task = this.#awaitingInbound.get(key);
-      if (task) return task;
-      const ms = deadline - Date.now();
-      if (ms <= 0 || this.#stopped) return undefined;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        const list = this.#earlyInbound.get(key) ?? [];
-        list.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-        this.#earlyInbound.set(key, list);
-      });
-    }
-  }
-
-  /** Why an inbound peer must be refused, or undefined when it is the right one (SPEC §3.4). */
-  #checkPeer(
-    task: EndpointTask,
-    from: EndpointId,
-    dialerNode: bigint,
-    version: bigint,
-  ): { code: string; message: string } | undefined {
-    if (version !== this.placement.version) {
-      return {
-        code: 'EPLACEMENT_MISMATCH',
-        message: `Dialer restores against placement version '${version}', this node holds '${this.placement.version}'`,
-      };
-    }
-    const recorded = task.endpoint.peer!;
-    if (!sameEndpoint(recorded, from)) {
-      const replaced = this.placement.replacementOf(recorded.process);
-      const explained =
-        replaced !== undefined &&
-        sameProcess(replaced, from.process) &&
-        recorded.conn === from.conn;
-      if (!explained) {
-        return {
-          code: 'EPEER_CHANGED',
-          message: `Endpoint '${task.key}' was connected to '${endpointKey(recorded)}', not '${endpointKey(from)}', and the placement does not explain the change`,
-        };
-      }
-    }
-    const placed = this.placement.nodeOf(from.process);
-    if (placed !== undefined && placed !== dialerNode) {
-      return {
-        code: 'EPEER_NOT_PLACED',
-        message: `Placement puts process '${processKey(from.process)}' on node '${placed}', but it connected from node '${dialerNode}'`,
-      };
-    }
-    return undefined;
-  }
-}
-
-/** Codes after which another dial cannot help. */
-const FINAL_DIAL_CODES = new Set([
-  'EAUTH',
-  'EPEER_AGENT_LOST',
-  'EPROTOCOL',
-  'EFRAME',
-  'EFRAME_TOO_LARGE',
-]);
-
-/**
- * How a failed dial attempt ends: a final outcome, or a problem worth another try before the
- * deadline (the peer agent not up yet, a timeout).
- */
-function classifyDialError(err: unknown, node: bigint): DialAttempt {
-  const message = (err as Error).message;
-  const errno = err instanceof SyscallError ? err.errnoName : undefined;
-  const lost = errno === 'ECONNRESET' || errno === 'EPIPE';
-  const code = lost
-    ? 'EPEER_AGENT_LOST'
-    : err instanceof RewireError && !errno
-      ? err.code
-      : 'EPEER_UNREACHABLE';
-  // DeadlineError (EDEADLINE) stays as it is: the caller tells a timeout from a refusal.
-  if (!FINAL_DIAL_CODES.has(code)) return { problem: message, code };
-  return {
-    problem: message,
-    code,
-    outcome: { state: 'failed', code, message: `Node '${node}': ${message}` },
-  };
-}
-
-/** Makes the coming close() send a reset (SO_LINGER on, 0 s): how a rejected dialer is told. */
-function resetOnClose(fd: number): void {
-  try {
-    setLinger(fd, { onoff: true, seconds: 0 });
-  } catch {
-    // The connection is already gone; the close that follows is all there is to do.
-  }
-}
-
-function unknownEndpoint(to: EndpointId): { code: string; message: string } {
-  return {
-    code: 'EUNKNOWN_ENDPOINT',
-    message: `No process on this node registered endpoint '${endpointKey(to)}'`,
-  };
-}
-
-function setNonBlockingAsRecorded(fd: number, endpoint: Endpoint): void {
-  if (!endpoint.fcntl) setNonBlocking(fd, false);
-}
-
-function merge(
-  into: { skipped: string[]; failed: string[] },
-  more: { skipped: string[]; failed: string[] },
-) {
-  into.skipped.push(...more.skipped);
-  into.failed.push(...more.failed);
-  return into;
-}
-
-function failure(err: unknown, fallback: string): Outcome {
-  const code = err instanceof EndpointError || err instanceof RewireError ? err.code : fallback;
-  return { state: 'failed', code, message: (err as Error).message };
 }

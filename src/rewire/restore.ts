@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 
 import { close } from '../../ffi/index.ts';
+import { RewireError } from '../errors.ts';
 import type {
   EndpointProgress,
   EndpointState,
@@ -72,6 +73,12 @@ export class EndpointTask {
     this.settledAt = Date.now();
     this.restore.onSettled(this);
     return true;
+  }
+
+  /** The process's pid at checkpoint and now, for F_SETOWN remapping. */
+  pids(): { checkpoint: number; now: number } {
+    const m = this.restore.manifest;
+    return { checkpoint: m.checkpointPid ?? m.process.pid, now: m.pid };
   }
 
   /** Hands the held fd to the caller, who closes it from now on. */
@@ -201,4 +208,10 @@ export class Restore {
     this.finishedAt = new Date();
     for (const resolve of this.#done.splice(0)) resolve();
   }
+}
+
+/** The outcome of an endpoint that failed with `err`: its code when it has one, else `fallback`. */
+export function failureOutcome(err: unknown, fallback: string): Outcome {
+  const code = err instanceof RewireError ? err.code : fallback;
+  return { state: 'failed', code, message: (err as Error).message };
 }

@@ -189,3 +189,30 @@ export function measureState(
   };
   return { options, fcntl };
 }
+
+/** Adds `more`'s skipped and failed options to `into`; returns `into`. */
+export function mergeReports(into: StateReport, more: StateReport): StateReport {
+  into.skipped.push(...more.skipped);
+  into.failed.push(...more.failed);
+  return into;
+}
+
+/**
+ * Puts the rest of the recorded state on a connected socket the agent used non-blocking for
+ * its handshake: the options that follow connect(), then the fcntl state. Without a recorded
+ * fcntl state the socket is left blocking, as a new socket would be.
+ */
+export function finishSocketState(
+  fd: number,
+  endpoint: Endpoint,
+  family: Family,
+  pids: { checkpoint: number; now: number },
+  report: StateReport = { skipped: [], failed: [] },
+): StateReport {
+  applyAfterConnect(fd, endpoint, family, report);
+  if (!endpoint.fcntl) {
+    setStatusFlags(fd, getStatusFlags(fd) & ~O.NONBLOCK);
+    return report;
+  }
+  return mergeReports(report, applyFcntl(fd, endpoint, pids));
+}

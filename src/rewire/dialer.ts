@@ -1,0 +1,205 @@
+/**
+ * The dialling half of a restore (SPEC §3.1): for an endpoint whose role at checkpoint was
+ * connect and whose peer now runs on another node, connect to that node's agent, run the
+ * handshake, write the peer's drained bytes back, and put the recorded state on the socket.
+ * A refusal that a moment can cure (placement not there yet, endpoint not registered yet) and
+ * an agent not up yet are retried with backoff until the restore's deadline; the rest end the
+ * endpoint at once. At most `dialConcurrency` dials run together.
+ */
+import { isIPv6 } from 'node:net';
+
+import { close, connect, errnoName, socket, socketError } from '../../ffi/index.ts';
+import type { AgentConfig } from '../config/types.ts';
+import { RewireError, SyscallError } from '../errors.ts';
+import type { EndpointId } from '../model/types.ts';
+import type { PlacementStore } from '../placement/store.ts';
+import type { Reactor } from '../reactor/reactor.ts';
+import { dialerHandshake, writeRefill, type HandshakeContext } from './peer-handshake.ts';
+import { failureOutcome, type EndpointTask, type Outcome } from './restore.ts';
+import { Semaphore } from './semaphore.ts';
+import {
+  applyBeforeBind,
+  describeReport,
+  finishSocketState,
+  growSendBuffer,
+} from './socket-state.ts';
+
+/** Where an endpoint's peer is now: its (possibly replaced) id and its node. */
+export interface PeerNow {
+  id: EndpointId;
+  node: bigint;
+}
+
+export interface DialContext {
+  config: AgentConfig;
+  placement: PlacementStore;
+  reactor: Reactor;
+  hs: HandshakeContext;
+  /** A handshake finished, with its duration in seconds and its result. */
+  onHandshake?: (seconds: number, result: string) => void;
+}
+
+/** One dial attempt: a final outcome, or a problem (with its code) worth another try. */
+interface DialAttempt {
+  outcome?: Outcome;
+  problem: string;
+  code: string;
+}
+
+/**
+ * Refusal codes after which the dialer tries again, until its deadline: the acceptor's agent
+ * may get the same placement, or its process may register, a moment later.
+ */
+const RETRYABLE = new Set(['EPLACEMENT_MISMATCH', 'EUNKNOWN_ENDPOINT']);
+
+export class Dialer {
+  readonly #slots: Semaphore;
+
+  constructor(readonly ctx: DialContext) {
+    this.#slots = new Semaphore(ctx.config.dialConcurrency);
+  }
+
+  /** Dials until the endpoint is restored, refused for good, or its restore's deadline. */
+  async dial(task: EndpointTask, peer: PeerNow): Promise<void> {
+    const release = await this.#slots.acquire();
+    try {
+      const outcome = await this.#dialUntilDeadline(task, peer);
+      task.settle(outcome);
+    } catch (err) {
+      task.settle(failureOutcome(err, 'EPEER_UNREACHABLE'));
+    } finally {
+      release();
+    }
+  }
+
+  async #dialUntilDeadline(task: EndpointTask, peer: PeerNow): Promise<Outcome> {
+    const node = this.ctx.placement.node(peer.node);
+    if (!node) {
+      return {
+        state: 'failed',
+        code: 'ENODE_UNKNOWN',
+        message: `Placement has no address for node '${peer.node}'`,
+      };
+    }
+    let backoff = 25;
+    for (;;) {
+      if (task.settled) return { state: 'failed', code: 'ECANCELLED', message: 'Restore ended' };
+      const attempt = await this.#dialOnce(task, peer, node.address, node.port);
+      if (attempt.outcome) return attempt.outcome;
+      // A wait cut short by the restore deadline says less than the refusal seen before it.
+      if (attempt.code !== 'EDEADLINE' || task.lastCode === undefined) {
+        task.lastProblem = `node '${peer.node}' at ${node.address}:${node.port}: ${attempt.problem}`;
+        task.lastCode = attempt.code === 'EDEADLINE' ? 'EPEER_UNREACHABLE' : attempt.code;
+      }
+      const wait = Math.min(backoff, task.restore.deadline - Date.now());
+      if (wait <= 0) {
+        const message = `Gave up at the restore deadline; ${task.lastProblem}`;
+        return { state: 'failed', code: task.lastCode!, message };
+      }
+      await Bun.sleep(wait);
+      backoff = Math.min(backoff * 2, 1000);
+    }
+  }
+
+  /** One connection attempt: an outcome, or a retryable problem. */
+  async #dialOnce(
+    task: EndpointTask,
+    peer: PeerNow,
+    address: string,
+    port: number,
+  ): Promise<DialAttempt> {
+    const family = isIPv6(address) ? 'inet6' : 'inet';
+    const fd = socket(family, 'stream', { nonblock: true });
+    let handed = false;
+    try {
+      const early = applyBeforeBind(fd, task.endpoint, family);
+      const connectDeadline = Math.min(
+        task.restore.deadline,
+        Date.now() + this.ctx.config.deadlines.connectMs,
+      );
+      if (!connect(fd, { family, address, port })) {
+        await this.ctx.reactor.writable(
+          fd,
+          connectDeadline,
+          `the connection to ${address}:${port}`,
+        );
+        const err = socketError(fd);
+        if (err !== 0) return { problem: `connect: ${errnoName(err)}`, code: 'EPEER_UNREACHABLE' };
+      }
+      const started = performance.now();
+      // The acceptor may hold an early handshake for up to its own handshake deadline while its
+      // process registers, so the dialer waits twice as long for the answer.
+      const deadline = Math.min(
+        task.restore.deadline,
+        Date.now() + 2 * this.ctx.config.deadlines.handshakeMs,
+      );
+      const request = {
+        from: task.endpoint.id,
+        to: peer.id,
+        placementVersion: this.ctx.placement.version,
+        drained: task.endpoint.drained,
+      };
+      const { answer } = await dialerHandshake(this.ctx.hs, fd, request, deadline);
+      this.ctx.onHandshake?.((performance.now() - started) / 1000, answer.kind);
+      if (answer.kind === 'refused') {
+        const { code, message } = answer.refused;
+        const problem = `refused by node '${peer.node}': ${message}`;
+        if (RETRYABLE.has(code)) return { problem, code };
+        return { problem, code, outcome: { state: 'failed', code, message: problem } };
+      }
+      const refill = answer.accepted.drained;
+      growSendBuffer(fd, refill.length);
+      await writeRefill(this.ctx.hs, fd, refill, deadline);
+      const report = finishSocketState(fd, task.endpoint, family, task.pids(), early);
+      handed = true;
+      return {
+        problem: '',
+        code: '',
+        outcome: {
+          state: 'live',
+          how: 'remote',
+          fd,
+          peer: peer.id,
+          peerNode: peer.node,
+          message: describeReport(report),
+        },
+      };
+    } catch (err) {
+      return classifyDialError(err, peer.node);
+    } finally {
+      this.ctx.reactor.forget(fd);
+      if (!handed) close(fd);
+    }
+  }
+}
+
+/** Codes after which another dial cannot help. */
+const FINAL_DIAL_CODES = new Set([
+  'EAUTH',
+  'EPEER_AGENT_LOST',
+  'EPROTOCOL',
+  'EFRAME',
+  'EFRAME_TOO_LARGE',
+]);
+
+/**
+ * How a failed dial attempt ends: a final outcome, or a problem worth another try before the
+ * deadline (the peer agent not up yet, a timeout).
+ */
+function classifyDialError(err: unknown, node: bigint): DialAttempt {
+  const message = (err as Error).message;
+  const errno = err instanceof SyscallError ? err.errnoName : undefined;
+  const lost = errno === 'ECONNRESET' || errno === 'EPIPE';
+  const code = lost
+    ? 'EPEER_AGENT_LOST'
+    : err instanceof RewireError && !errno
+      ? err.code
+      : 'EPEER_UNREACHABLE';
+  // DeadlineError (EDEADLINE) stays as it is: the caller tells a timeout from a refusal.
+  if (!FINAL_DIAL_CODES.has(code)) return { problem: message, code };
+  return {
+    problem: message,
+    code,
+    outcome: { state: 'failed', code, message: `Node '${node}': ${message}` },
+  };
+}
