@@ -2,6 +2,7 @@
  * Test helpers: agents on loopback with their own node ids and ports, in this test process,
  * and manifests for pairs of endpoints.
  */
+import { afterEach } from 'bun:test';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -219,4 +220,28 @@ export interface PeerReport {
       stream_bytes?: number;
     }
   >;
+}
+
+/**
+ * For a test file whose tests each start their own agents: `start` starts them, and they are
+ * stopped after each test; `current` is the running test's agents.
+ */
+export function agentsPerTest(): {
+  start: (
+    ids: bigint[],
+    overrides?: (id: bigint) => Partial<AgentConfig>,
+  ) => Promise<RunningAgent[]>;
+  readonly current: RunningAgent[];
+} {
+  let running: RunningAgent[] = [];
+  afterEach(async () => {
+    await stopAll(running);
+    running = [];
+  });
+  return {
+    start: async (ids, overrides = () => ({})) => (running = await startCluster(ids, overrides)),
+    get current() {
+      return running;
+    },
+  };
 }

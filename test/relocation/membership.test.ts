@@ -1,37 +1,25 @@
 /** Membership: nodes join and leave through the placement; silence is not departure. */
-import { afterEach, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 
 import type { RunningAgent } from '../../src/agent/agent.ts';
-import {
-  endpoint,
-  manifest,
-  nodesOf,
-  place,
-  proc,
-  startCluster,
-  stopAll,
-} from '../helpers/cluster.ts';
+import { endpoint, manifest, nodesOf, place, proc, agentsPerTest } from '../helpers/cluster.ts';
 
-let running: RunningAgent[] = [];
-afterEach(async () => {
-  await stopAll(running);
-  running = [];
-});
+const agents = agentsPerTest();
 
 test('an agent that does not answer is reported unreachable, not departed', async () => {
-  running = await startCluster([1n], () => ({
+  await agents.start([1n], () => ({
     deadlines: { connectMs: 300, handshakeMs: 500, restoreMs: 1500 },
   }));
-  const [a] = running as [RunningAgent];
+  const [a] = agents.current as [RunningAgent];
   const P = proc(1n, 10);
   const Q = proc(2n, 20);
   // Node 2 is in the placement, but nothing listens at its address.
   const nodes = [
-    ...nodesOf(running),
+    ...nodesOf(agents.current),
     { nodeId: 2n, address: '127.0.0.1', port: 1, name: 'silent' },
   ];
   place(
-    running,
+    agents.current,
     1n,
     [
       [P, 1n],
@@ -51,12 +39,15 @@ test('an agent that does not answer is reported unreachable, not departed', asyn
 });
 
 test('nodes join and leave with newer placements; an older one is refused and changes nothing', async () => {
-  running = await startCluster([1n, 2n]);
-  const [a, b] = running as [RunningAgent, RunningAgent];
-  place(running, 5n, []);
+  await agents.start([1n, 2n]);
+  const [a, b] = agents.current as [RunningAgent, RunningAgent];
+  place(agents.current, 5n, []);
   expect(a.peers().map((p) => [p.nodeId, p.state])).toEqual([['2', 'unknown']]);
 
-  const joined = [...nodesOf(running), { nodeId: 3n, address: '127.0.0.1', port: 9, name: 'new' }];
+  const joined = [
+    ...nodesOf(agents.current),
+    { nodeId: 3n, address: '127.0.0.1', port: 9, name: 'new' },
+  ];
   place([a], 6n, [], { nodes: joined });
   expect(a.peers().map((p) => p.nodeId)).toEqual(['2', '3']);
 

@@ -1,5 +1,5 @@
 /** Listen sockets re-created on the new node, and endpoints that can only come back dead. */
-import { afterEach, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 
 import {
   accept,
@@ -21,15 +21,10 @@ import {
   nodesOf,
   place,
   proc,
-  startCluster,
-  stopAll,
+  agentsPerTest,
 } from '../helpers/cluster.ts';
 
-let running: RunningAgent[] = [];
-afterEach(async () => {
-  await stopAll(running);
-  running = [];
-});
+const agents = agentsPerTest();
 
 function freePort(): number {
   const fd = socket('inet', 'stream');
@@ -40,8 +35,8 @@ function freePort(): number {
 }
 
 test('a listen socket comes back on its port with its backlog and options, and accepts', async () => {
-  running = await startCluster([1n]);
-  const [a] = running as [RunningAgent];
+  await agents.start([1n]);
+  const [a] = agents.current as [RunningAgent];
   const P = proc(9n, 10);
   const port = freePort();
   const listenEp = endpoint(P, 1, 'listen', undefined, {
@@ -71,8 +66,8 @@ test('a listen socket comes back on its port with its backlog and options, and a
 });
 
 test('a listen socket whose port is taken is reported, not moved', async () => {
-  running = await startCluster([1n]);
-  const [a] = running as [RunningAgent];
+  await agents.start([1n]);
+  const [a] = agents.current as [RunningAgent];
   const squatter = socket('inet', 'stream');
   bind(squatter, { family: 'inet', address: '127.0.0.1', port: 0 });
   listen(squatter, 1);
@@ -96,15 +91,15 @@ test('a listen socket whose port is taken is reported, not moved', async () => {
 });
 
 test("an endpoint whose peer's node departed comes back dead: its drained bytes, then end-of-file", async () => {
-  running = await startCluster([1n]);
-  const [a] = running as [RunningAgent];
+  await agents.start([1n]);
+  const [a] = agents.current as [RunningAgent];
   const P = proc(1n, 10);
   const Q = proc(5n, 20);
   const nodes = [
-    ...nodesOf(running),
+    ...nodesOf(agents.current),
     { nodeId: 5n, address: '127.0.0.1', port: 9, departed: true },
   ];
-  place(running, 3n, [[P, 1n]], { nodes });
+  place(agents.current, 3n, [[P, 1n]], { nodes });
   const drained = new TextEncoder().encode('last words from the departed peer');
   const r = a.engine.start(manifest(P, [endpoint(P, 1, 'accept', [Q, 1], { drained })]));
   await r.whenDone();

@@ -3,7 +3,7 @@
  * an unexplained peer change, differing placements, a peer agent killed mid-restore. Never an
  * abort, never a hang: every endpoint settles with a code and a message before its deadline.
  */
-import { afterEach, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,23 +21,11 @@ import {
   nodesOf,
   place,
   proc,
-  startCluster,
-  stopAll,
+  agentsPerTest,
 } from '../helpers/cluster.ts';
 
-let running: RunningAgent[] = [];
-afterEach(async () => {
-  await stopAll(running);
-  running = [];
-});
-
-async function cluster(
-  ids: bigint[],
-  overrides: (id: bigint) => Record<string, unknown> = () => ({}),
-) {
-  running = await startCluster(ids, overrides);
-  return running;
-}
+const agents = agentsPerTest();
+const cluster = agents.start;
 
 const quick = { deadlines: { connectMs: 1000, handshakeMs: 700, restoreMs: 2500 } };
 
@@ -48,7 +36,7 @@ test('a wrong cluster key fails the dialer with EAUTH and leaves the acceptor wa
   }))) as [RunningAgent, RunningAgent];
   const P = proc(1n, 10);
   const Q = proc(2n, 20);
-  place(running, 1n, [
+  place(agents.current, 1n, [
     [P, 1n],
     [Q, 2n],
   ]);
@@ -101,7 +89,7 @@ test('an endpoint nobody registers is refused with EUNKNOWN_ENDPOINT', async () 
   const [a] = (await cluster([1n, 2n], () => quick)) as [RunningAgent, RunningAgent];
   const P = proc(1n, 10);
   const Q = proc(2n, 20);
-  place(running, 1n, [
+  place(agents.current, 1n, [
     [P, 1n],
     [Q, 2n],
   ]);
@@ -116,7 +104,7 @@ test('a peer that is not the recorded one is refused unless the placement explai
   const P = proc(1n, 10);
   const R = proc(1n, 11);
   const Q = proc(2n, 20);
-  place(running, 1n, [
+  place(agents.current, 1n, [
     [P, 1n],
     [R, 1n],
     [Q, 2n],
@@ -133,7 +121,7 @@ test('a peer that is not the recorded one is refused unless the placement explai
 
   // The same change, explained: R replaced P (restarted under a new identity).
   place(
-    running,
+    agents.current,
     2n,
     [
       [R, 1n],
@@ -157,7 +145,7 @@ test('agents holding different placement versions find out instead of disagreein
   const Q = proc(2n, 20);
   const placement: Placement = {
     version: 5n,
-    nodes: nodesOf(running),
+    nodes: nodesOf(agents.current),
     processes: [
       { process: P, nodeId: 1n },
       { process: Q, nodeId: 2n },
@@ -184,7 +172,7 @@ test('a connection from a node the placement does not put the process on is refu
   // Agent 1 restores P, but the placement it gave agent 2 says P runs on node 3.
   const base: Placement = {
     version: 7n,
-    nodes: nodesOf(running),
+    nodes: nodesOf(agents.current),
     processes: [{ process: Q, nodeId: 2n }],
     replacements: [],
   };
@@ -207,7 +195,7 @@ test('a peer agent killed mid-restore fails the endpoint at once with EPEER_AGEN
   const Q = proc(2n, 20);
   const placement: Placement = {
     version: 1n,
-    nodes: [...nodesOf(running), { nodeId: 2n, address: '127.0.0.1', port }],
+    nodes: [...nodesOf(agents.current), { nodeId: 2n, address: '127.0.0.1', port }],
     processes: [
       { process: P, nodeId: 1n },
       { process: Q, nodeId: 2n },
@@ -296,7 +284,7 @@ test('garbage and oversized frames from a peer are dropped, and the agent goes o
   }
   const P = proc(1n, 10);
   const Q = proc(2n, 20);
-  place(running, 1n, [
+  place(agents.current, 1n, [
     [P, 1n],
     [Q, 2n],
   ]);
