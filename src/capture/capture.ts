@@ -329,6 +329,9 @@ function toEndpoint(
   if (s.local) e.local = s.local;
   if (s.remote) e.remote = s.remote;
   if (s.backlog !== undefined && role === 'listen') e.backlog = s.backlog;
+  // Bytes sent but not yet received by the peer: a restore sends them after the peer's drained.
+  const unsent = report.drain?.send;
+  if (unsent && unsent.length > 0) e.unsent = unsent;
   const peer = report.localPeer;
   if (peer?.process && role !== 'listen') {
     e.peer = capturedEndpointId(peer.process, peer.inode);

@@ -62,6 +62,8 @@ export interface EndpointJson {
   drained: string;
   peerNode?: string;
   peerExecutable?: string;
+  /** base64 */
+  unsent?: string;
 }
 
 export interface ManifestJson {
@@ -161,6 +163,7 @@ function endpointToJson(e: Endpoint): EndpointJson {
   if (e.fcntl) out.fcntl = { ...e.fcntl };
   if (e.peerNode !== undefined) out.peerNode = String(e.peerNode);
   if (e.peerExecutable !== undefined) out.peerExecutable = e.peerExecutable;
+  if (e.unsent !== undefined && e.unsent.length > 0) out.unsent = toBase64(e.unsent);
   return out;
 }
 

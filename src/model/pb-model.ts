@@ -81,6 +81,7 @@ export interface PbEndpoint {
   drained?: Uint8Array;
   peerNode?: Long64;
   peerExecutable?: string;
+  unsent?: Uint8Array;
 }
 
 export interface PbManifest {
@@ -270,6 +271,8 @@ function endpointFromPb(m: PbEndpoint, path: string): Endpoint {
   const peerNode = u64(m.peerNode);
   if (peerNode !== 0n) out.peerNode = peerNode;
   if (m.peerExecutable) out.peerExecutable = m.peerExecutable;
+  const unsent = bytes(m.unsent);
+  if (unsent.length > 0) out.unsent = unsent;
   return out;
 }
 
@@ -291,6 +294,7 @@ function endpointToPb(e: Endpoint, path: string): PbEndpoint {
   if (e.drained.length > 0) out.drained = e.drained;
   if (e.peerNode) out.peerNode = long(e.peerNode, `${path}.peerNode`);
   if (e.peerExecutable) out.peerExecutable = e.peerExecutable;
+  if (e.unsent && e.unsent.length > 0) out.unsent = e.unsent;
   return out;
 }
 

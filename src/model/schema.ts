@@ -94,6 +94,7 @@ const endpoint = z.strictObject({
   drained: base64Bytes.default(noBytes),
   peerNode: u64.optional(),
   peerExecutable: z.string().min(1).max(255).optional(),
+  unsent: base64Bytes.optional(),
 });
 
 /** The JSON form of a manifest, read into the model and checked against every rule. */

@@ -71,6 +71,11 @@ export interface Endpoint {
   fcntl?: FcntlState;
   /** Receive-queue bytes at checkpoint. */
   drained: Uint8Array;
+  /**
+   * Send-queue bytes the peer had not received at checkpoint (captured in TCP repair mode).
+   * The restore sends them to the peer after the peer's own drained bytes.
+   */
+  unsent?: Uint8Array;
   /** The node id the peer ran on at checkpoint, when known. */
   peerNode?: bigint;
   /**

@@ -18,7 +18,7 @@ import type { PlacementStore } from '../placement/store.ts';
 import type { Reactor } from '../reactor/reactor.ts';
 import { acceptorHandshake, sendFrame, type HandshakeContext } from './peer-handshake.ts';
 import type { EndpointTask } from './restore.ts';
-import { describeReport, finishSocketState, growSendBuffer } from './socket-state.ts';
+import { describeReport, finishSocketState, growSendBuffer, towardPeer } from './socket-state.ts';
 
 export interface AcceptContext {
   config: AgentConfig;
@@ -164,8 +164,9 @@ export class Acceptor {
         drained: task.endpoint.drained,
         placementVersion: this.ctx.placement.version,
       };
-      growSendBuffer(fd, attach.drained.length);
-      await sendFrame(this.ctx.hs, fd, { kind: 'accepted', accepted }, deadline, attach.drained);
+      const refill = towardPeer(attach.drained, task.endpoint);
+      growSendBuffer(fd, refill.length);
+      await sendFrame(this.ctx.hs, fd, { kind: 'accepted', accepted }, deadline, refill);
       const family = isIPv6(this.ctx.config.listen.address) ? 'inet6' : 'inet';
       const report = finishSocketState(fd, task.endpoint, family, task.pids());
       return task.settle({

@@ -22,6 +22,7 @@ import {
   describeReport,
   finishSocketState,
   growSendBuffer,
+  towardPeer,
 } from './socket-state.ts';
 
 /** Where an endpoint's peer is now: its (possibly replaced) id and its node. */
@@ -147,7 +148,7 @@ export class Dialer {
         if (RETRYABLE.has(code)) return { problem, code };
         return { problem, code, outcome: { state: 'failed', code, message: problem } };
       }
-      const refill = answer.accepted.drained;
+      const refill = towardPeer(answer.accepted.drained, task.endpoint);
       growSendBuffer(fd, refill.length);
       await writeRefill(this.ctx.hs, fd, refill, deadline);
       const report = finishSocketState(fd, task.endpoint, family, task.pids(), early);

@@ -21,10 +21,11 @@ import { EndpointError } from '../errors.ts';
 import type { LocalPolicy } from '../config/types.ts';
 import type { Endpoint } from '../model/types.ts';
 import {
+  type StateReport,
   applyAfterConnect,
   applyBeforeBind,
   growSendBuffer,
-  type StateReport,
+  towardPeer,
 } from './socket-state.ts';
 
 /**
@@ -46,8 +47,8 @@ export function pairLocally(
       applyAfterConnect(c, connectSide, family),
       applyAfterConnect(a, acceptSide, family),
     ];
-    refillLocally(c, acceptSide.drained);
-    refillLocally(a, connectSide.drained);
+    refillLocally(c, towardPeer(acceptSide.drained, connectSide));
+    refillLocally(a, towardPeer(connectSide.drained, acceptSide));
     return { fds: [c, a], how: unix ? 'unix-pair' : 'local-pair', reports };
   } catch (err) {
     close(c);

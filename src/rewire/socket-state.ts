@@ -216,3 +216,18 @@ export function finishSocketState(
   }
   return mergeReports(report, applyFcntl(fd, endpoint, pids));
 }
+
+/**
+ * What one side writes onto a restored connection before handing it over, so that the peer's
+ * receive queue reads as at checkpoint: the bytes the peer had in its receive queue
+ * (`peerDrained`), then the bytes `self` had sent that the peer had not received yet
+ * (`self.unsent`, when the capture could copy its send queue).
+ */
+export function towardPeer(peerDrained: Uint8Array, self: Endpoint): Uint8Array {
+  const unsent = self.unsent;
+  if (!unsent || unsent.length === 0) return peerDrained;
+  const out = new Uint8Array(peerDrained.length + unsent.length);
+  out.set(peerDrained);
+  out.set(unsent, peerDrained.length);
+  return out;
+}

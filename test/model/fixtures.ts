@@ -67,6 +67,8 @@ export const fullManifest: ManifestJson = {
       fcntl: { statusFlags: 2050, owner: 4121, signal: 29, cloexec: true },
       drained: 'aGVsbG8A/yB3b3JsZA==',
       peerNode: '18446744073709551614',
+      peerExecutable: 'orted',
+      unsent: 'bm90IHlldCByZWNlaXZlZA==',
     },
     {
       id: { process: SELF, conn: 2 },
