@@ -141,7 +141,7 @@ function endpointIssues(m: Manifest, e: Endpoint, at: PathKey[], add: Add): void
     add([...at, 'drained'], 'too_big', message);
   }
   if ((e.unsent?.length ?? 0) > MAX_DRAINED_BYTES) {
-    const message = `is ${(e.unsent?.length ?? 0)} bytes; at most 64 MiB (${MAX_DRAINED_BYTES} bytes) are allowed`;
+    const message = `is ${e.unsent?.length ?? 0} bytes; at most 64 MiB (${MAX_DRAINED_BYTES} bytes) are allowed`;
     add([...at, 'unsent'], 'too_big', message);
   }
 }
