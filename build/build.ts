@@ -81,6 +81,8 @@ export async function buildTarget(target: Target, outdir: string): Promise<strin
   const args = [
     'build',
     join(root, 'src/main.ts'),
+    // The reactor's poller thread runs this file: it must be in the executable too.
+    join(root, 'ffi/epoll-worker.ts'),
     '--compile',
     `--target=${target.bunTarget}`,
     `--compile-executable-path=${runtimeOf(target)}`,

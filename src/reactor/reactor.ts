@@ -40,11 +40,13 @@ export class Reactor {
   readonly #worker: Worker;
   readonly #fds = new Map<number, FdState>();
   #closed = false;
+  #broken: string | undefined;
 
   constructor() {
     this.#epfd = epollCreate();
-    this.#worker = new Worker(new URL('../../ffi/epoll-worker.ts', import.meta.url).href);
+    this.#worker = new Worker(pollerUrl());
     this.#worker.onmessage = (event: MessageEvent<Float64Array>) => this.#dispatch(event.data);
+    this.#worker.addEventListener('error', (event) => this.#fail((event as ErrorEvent).message));
     this.#worker.postMessage({ epfd: this.#epfd });
     this.#worker.unref();
   }
@@ -104,6 +106,7 @@ export class Reactor {
   #wait(fd: number, dir: 'read' | 'write', deadline: number, what: string): Promise<void> {
     if (this.#closed)
       return Promise.reject(new DeadlineError('Cannot wait: the reactor is closed'));
+    if (this.#broken) return Promise.reject(new DeadlineError(this.#broken));
     const state = this.#state(fd);
     const flag = dir === 'read' ? 'readReady' : 'writeReady';
     if (state[flag]) {
@@ -129,6 +132,20 @@ export class Reactor {
     });
   }
 
+  /** The poller thread failed: nothing will wake a wait again, so every wait fails now. */
+  #fail(reason: string): void {
+    this.#broken = `Cannot wait on sockets: the poller thread failed: ${reason}`;
+    for (const [fd, state] of this.#fds) {
+      for (const w of [state.read, state.write]) {
+        if (!w) continue;
+        clearTimeout(w.timer);
+        w.reject(new DeadlineError(`${this.#broken} (fd ${fd})`));
+      }
+      delete state.read;
+      delete state.write;
+    }
+  }
+
   #dispatch(flat: Float64Array): void {
     for (let i = 0; i < flat.length; i += 2) {
       const state = this.#fds.get(flat[i]!);
@@ -149,4 +166,14 @@ export class Reactor {
     clearTimeout(w.timer);
     w.resolve();
   }
+}
+
+/**
+ * Where the poller thread's code is. In a compiled executable it is an entry point of its own
+ * (build/build.ts adds it), found by its path from the project root; run from source, it is the
+ * file beside this layer.
+ */
+function pollerUrl(): string {
+  if (Bun.main.startsWith('/$bunfs/')) return './ffi/epoll-worker.ts';
+  return new URL('../../ffi/epoll-worker.ts', import.meta.url).href;
 }

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { buildTarget, elfMachine, targets } from '../../build/build.ts';
+import type { Endpoint } from '../../src/model/types.ts';
 import { NotifyListener } from '../cli/notify-listener.ts';
+import { clientReport, pythonClient, writeManifest } from '../helpers/control.ts';
 import { cleanEnv } from '../cli/run-cli.ts';
 
 let dir: string;
@@ -71,6 +73,49 @@ describe('compiled executables (slow)', () => {
         nodeId: '777',
         version: expect.stringMatching(/^\d+\.\d+\.\d+/),
       });
+
+      // A restore through the executable: its poller thread is an embedded entry point, and
+      // without it every wait on a socket would hang.
+      const P = { hostId: 777n, pid: 4242, birthTime: 1n, generation: 1 };
+      const end = (conn: number, role: 'connect' | 'accept', peer: number): Endpoint => ({
+        id: { process: P, conn },
+        peer: { process: P, conn: peer },
+        role,
+        family: 'inet',
+        type: 'stream',
+        protocol: 6,
+        fds: [40 + conn],
+        options: [],
+        drained: new Uint8Array(0),
+      });
+      const m = {
+        process: P,
+        executable: 'rank',
+        pid: 0,
+        endpoints: [end(1, 'connect', 2), end(2, 'accept', 1)],
+      };
+      const client = Bun.spawn(
+        [
+          'python3',
+          pythonClient,
+          '--control',
+          join(dir, 'run', 'control.sock'),
+          '--manifest',
+          writeManifest(m),
+          '--exchange',
+        ],
+        { stdout: 'pipe', stderr: 'pipe' },
+      );
+      const timer = setTimeout(() => client.kill('SIGKILL'), 20_000);
+      const [out, err, code] = await Promise.all([
+        new Response(client.stdout).text(),
+        new Response(client.stderr).text(),
+        client.exited,
+      ]);
+      clearTimeout(timer);
+      const report = clientReport({ code, stdout: out, stderr: err });
+      expect(report.endpoints.map((e) => e.status)).toEqual(['live', 'live']);
+      expect(report.exchange).toMatchObject({ pairs: 1, ok: true });
 
       child.kill('SIGTERM');
       expect(await child.exited).toBe(0);
