@@ -1,6 +1,6 @@
 import { afterAll, expect, test } from 'bun:test';
 
-import { close, recv, send, setNonBlocking } from '../../ffi/index.ts';
+import { bind, close, getPeerName, recv, send, setNonBlocking, socket } from '../../ffi/index.ts';
 import { endpoint, manifest, place, proc, startCluster, stopAll } from '../helpers/cluster.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -46,3 +46,73 @@ test('restores a connection across two agents with drained bytes first', async (
     await stopAll(agents);
   }
 });
+
+/** Why IPv6 loopback cannot be used here, or undefined when it can. */
+function noIPv6(): string | undefined {
+  try {
+    const fd = socket('inet6', 'stream');
+    try {
+      bind(fd, { family: 'inet6', address: '::1', port: 0 });
+    } finally {
+      close(fd);
+    }
+    return undefined;
+  } catch (err) {
+    return `IPv6 loopback is not available: ${(err as Error).message}`;
+  }
+}
+const ipv6Missing = noIPv6();
+if (ipv6Missing) console.warn(`skip: agents on IPv6: ${ipv6Missing}`);
+
+test.skipIf(ipv6Missing !== undefined)(
+  'agents that listen on IPv6 restore a connection between them',
+  async () => {
+    const v6 = { address: '::1', port: 0 };
+    const agents = await startCluster([303n, 404n], () => ({ listen: v6, advertise: v6 }));
+    try {
+      const [a, b] = agents as [(typeof agents)[0], (typeof agents)[0]];
+      const p1 = proc(303n, 3000);
+      const p2 = proc(404n, 4000);
+      const nodes = agents.map((x) => ({
+        nodeId: BigInt(x.node().nodeId),
+        address: '::1',
+        port: x.peerPort,
+      }));
+      place(
+        agents,
+        1n,
+        [
+          [p1, 303n],
+          [p2, 404n],
+        ],
+        { nodes },
+      );
+      const ra = a.engine.start(
+        manifest(p1, [
+          endpoint(p1, 1, 'connect', [p2, 1], { family: 'inet6', drained: enc('six') }),
+        ]),
+      );
+      const rb = b.engine.start(
+        manifest(p2, [endpoint(p2, 1, 'accept', [p1, 1], { family: 'inet6' })]),
+      );
+      await Promise.all([ra.whenDone(), rb.whenDone()]);
+      expect([ra.tasks[0]!.state, rb.tasks[0]!.state]).toEqual(['live', 'live']);
+      const fa = ra.tasks[0]!.takeFd()!;
+      const fb = rb.tasks[0]!.takeFd()!;
+      try {
+        expect(getPeerName(fa)).toMatchObject({
+          family: 'inet6',
+          address: '::1',
+          port: b.peerPort,
+        });
+        const buf = new Uint8Array(16);
+        expect(new TextDecoder().decode(buf.subarray(0, recv(fa, buf)))).toBe('six');
+      } finally {
+        close(fa);
+        close(fb);
+      }
+    } finally {
+      await stopAll(agents);
+    }
+  },
+);
