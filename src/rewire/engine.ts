@@ -1,8 +1,8 @@
 /**
  * The rewiring engine: takes manifests, decides for each endpoint how it comes back (dialled
- * to the peer's node, awaited from it, paired on this node, re-created as a listener, or
- * declared dead), runs the peer handshakes, and settles every endpoint exactly once, before
- * its restore's deadline.
+ * to the peer's node by the Dialer, awaited from it by the Acceptor, paired on this node,
+ * re-created as a listener, re-homed to the job's parent daemon, or declared dead), and settles
+ * every endpoint exactly once, before its restore's deadline.
  */
 import { close } from '../../ffi/index.ts';
 import type { AgentConfig } from '../config/types.ts';
