@@ -8,7 +8,7 @@
  */
 import { isIPv6 } from 'node:net';
 
-import { close, connect, errnoName, socket, socketError } from '../../ffi/index.ts';
+import { close, connect, socket } from '../../ffi/index.ts';
 import type { AgentConfig } from '../config/types.ts';
 import { RewireError, SyscallError } from '../errors.ts';
 import type { EndpointId } from '../model/types.ts';
@@ -118,15 +118,10 @@ export class Dialer {
         task.restore.deadline,
         Date.now() + this.ctx.config.deadlines.connectMs,
       );
-      if (!connect(fd, { family, address, port })) {
-        await this.ctx.reactor.writable(
-          fd,
-          connectDeadline,
-          `the connection to ${address}:${port}`,
-        );
-        const err = socketError(fd);
-        if (err !== 0) return { problem: `connect: ${errnoName(err)}`, code: 'EPEER_UNREACHABLE' };
-      }
+      // A connect in progress is not waited for: the Hello that follows waits for room to
+      // write, which comes when the connection is up (on loopback it already is), and a refused
+      // connection surfaces as that send's error.
+      connect(fd, { family, address, port });
       const started = performance.now();
       // The acceptor may hold an early handshake for up to its own handshake deadline while its
       // process registers, so the dialer waits twice as long for the answer.
@@ -140,7 +135,7 @@ export class Dialer {
         placementVersion: this.ctx.placement.version,
         drained: task.endpoint.drained,
       };
-      const { answer } = await dialerHandshake(this.ctx.hs, fd, request, deadline);
+      const { answer } = await dialerHandshake(this.ctx.hs, fd, request, deadline, connectDeadline);
       this.ctx.onHandshake?.((performance.now() - started) / 1000, answer.kind);
       if (answer.kind === 'refused') {
         const { code, message } = answer.refused;
@@ -174,6 +169,9 @@ export class Dialer {
   }
 }
 
+/** Errors that mean the TCP connection to the peer agent was never made. */
+const CONNECT_ERRNOS = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 /** Codes after which another dial cannot help. */
 const FINAL_DIAL_CODES = new Set([
   'EAUTH',
@@ -190,6 +188,10 @@ const FINAL_DIAL_CODES = new Set([
 function classifyDialError(err: unknown, node: bigint): DialAttempt {
   const message = (err as Error).message;
   const errno = err instanceof SyscallError ? err.errnoName : undefined;
+  // The connect is not waited for: its failure shows on the first send.
+  if (errno !== undefined && CONNECT_ERRNOS.has(errno)) {
+    return { problem: `connect: ${errno}`, code: 'EPEER_UNREACHABLE' };
+  }
   const lost = errno === 'ECONNRESET' || errno === 'EPIPE';
   const code = lost
     ? 'EPEER_AGENT_LOST'

@@ -97,13 +97,22 @@ export interface AttachRequest {
 }
 
 /** Sends the Hello and verifies the acceptor's Challenge; returns what the dialer's proof covers. */
-async function greetAcceptor(ctx: HandshakeContext, fd: number, deadline: number) {
+/**
+ * Sends Hello and checks the acceptor's Challenge. `helloDeadline` bounds the Hello's send,
+ * which is also the wait for a connect still in progress.
+ */
+async function greetAcceptor(
+  ctx: HandshakeContext,
+  fd: number,
+  deadline: number,
+  helloDeadline = deadline,
+) {
   const nonceD = freshNonce();
   await sendFrame(
     ctx,
     fd,
     { kind: 'hello', hello: { version: PROTOCOL_VERSION, nodeId: ctx.nodeId, nonce: nonceD } },
-    deadline,
+    helloDeadline,
   );
   const { challenge } = await expectFrame(ctx, fd, ['challenge'], deadline);
   const nonces = { dialer: nonceD, acceptor: challenge.nonce };
@@ -125,8 +134,9 @@ export async function dialerHandshake(
   fd: number,
   request: AttachRequest,
   deadline: number,
+  connectDeadline = deadline,
 ): Promise<{ answer: Answer; acceptorNode: bigint }> {
-  const { challenge, nonces, nodes } = await greetAcceptor(ctx, fd, deadline);
+  const { challenge, nonces, nodes } = await greetAcceptor(ctx, fd, deadline, connectDeadline);
   const attach = { proof: proof(ctx.key, 'dialer', nonces, nodes), ...request };
   await sendFrame(ctx, fd, { kind: 'attach', attach }, deadline);
   try {
