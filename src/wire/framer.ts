@@ -27,6 +27,18 @@ export function writeLength(out: Uint8Array, length: number): void {
   out[3] = length & 0xff;
 }
 
+/** The length in a frame header; throws EFRAME_TOO_LARGE past `maxBytes`. */
+export function checkedLength(header: Uint8Array, maxBytes: number, what: string): number {
+  const length = readLength(header);
+  if (length > maxBytes) {
+    throw new ProtocolError(
+      `Cannot read ${what}: length ${length} is more than the limit of ${maxBytes} bytes`,
+      'EFRAME_TOO_LARGE',
+    );
+  }
+  return length;
+}
+
 /** Reads a frame length from the first 4 bytes of `bytes` (big-endian). */
 export function readLength(bytes: Uint8Array): number {
   return ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
@@ -86,13 +98,7 @@ export class FrameReader {
   }
 
   #startBody(): void {
-    const length = readLength(this.#header);
-    if (length > this.#maxBytes) {
-      throw new ProtocolError(
-        `Cannot read frame: length ${length} is more than the limit of ${this.#maxBytes} bytes`,
-        'EFRAME_TOO_LARGE',
-      );
-    }
+    const length = checkedLength(this.#header, this.#maxBytes, 'frame');
     this.#body = new Uint8Array(length);
     this.#bodyFill = 0;
   }

@@ -6,12 +6,28 @@
 import { recv, send } from '../../ffi/index.ts';
 import { ProtocolError } from '../errors.ts';
 import type { Reactor } from '../reactor/reactor.ts';
-import { FRAME_HEADER, readLength } from './framer.ts';
+import { checkedLength, FRAME_HEADER } from './framer.ts';
 
 /** The peer closed the connection before the expected bytes arrived. */
 export class PeerClosedError extends ProtocolError {
   constructor(what: string) {
     super(`Connection closed by the peer while reading ${what}`, 'EPEER_CLOSED');
+  }
+}
+
+/** Reads at least one byte into `buf`, waiting for it; throws at end-of-file. */
+async function recvSome(
+  reactor: Reactor,
+  fd: number,
+  buf: Uint8Array,
+  deadline: number,
+  what: string,
+): Promise<number> {
+  for (;;) {
+    const n = recv(fd, buf);
+    if (n === 0) throw new PeerClosedError(what);
+    if (n > 0) return n;
+    await reactor.readable(fd, deadline, what);
   }
 }
 
@@ -23,15 +39,8 @@ async function readInto(
   deadline: number,
   what: string,
 ): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const n = recv(fd, off === 0 ? buf : buf.subarray(off));
-    if (n === 0) throw new PeerClosedError(what);
-    if (n < 0) {
-      await reactor.readable(fd, deadline, what);
-      continue;
-    }
-    off += n;
+  for (let off = 0; off < buf.length;) {
+    off += await recvSome(reactor, fd, off === 0 ? buf : buf.subarray(off), deadline, what);
   }
 }
 
@@ -45,15 +54,8 @@ export async function readFrame(
 ): Promise<Uint8Array> {
   const header = new Uint8Array(FRAME_HEADER);
   await readInto(reactor, fd, header, deadline, what);
-  const length = readLength(header);
-  if (length > maxBytes) {
-    throw new ProtocolError(
-      `Cannot read ${what}: length ${length} is more than the limit of ${maxBytes} bytes`,
-      'EFRAME_TOO_LARGE',
-    );
-  }
-  const body = new Uint8Array(length);
-  if (length > 0) await readInto(reactor, fd, body, deadline, what);
+  const body = new Uint8Array(checkedLength(header, maxBytes, what));
+  if (body.length > 0) await readInto(reactor, fd, body, deadline, what);
   return body;
 }
 
@@ -69,47 +71,19 @@ export async function readLoneFrame(
   maxBytes: number,
   what = 'a frame',
 ): Promise<Uint8Array> {
-  // Handshake frames are a few hundred bytes; a larger one continues in finishLarge.
+  // Handshake frames are a few hundred bytes; a larger one is finished into its own buffer.
   const buf = new Uint8Array(1024);
   let got = 0;
-  for (;;) {
-    const n = recv(fd, got === 0 ? buf : buf.subarray(got));
-    if (n === 0) throw new PeerClosedError(what);
-    if (n < 0) {
-      await reactor.readable(fd, deadline, what);
-      continue;
-    }
-    got += n;
-    if (got < FRAME_HEADER) continue;
-    const length = readLength(buf);
-    if (length > maxBytes) {
-      throw new ProtocolError(
-        `Cannot read ${what}: length ${length} is more than the limit of ${maxBytes} bytes`,
-        'EFRAME_TOO_LARGE',
-      );
-    }
-    if (FRAME_HEADER + length > buf.length)
-      return finishLarge(reactor, fd, buf.subarray(0, got), length, deadline, what);
-    if (got > FRAME_HEADER + length)
-      throw new ProtocolError(`Peer sent more than ${what} before our answer`);
-    if (got === FRAME_HEADER + length) return buf.subarray(FRAME_HEADER, got);
-  }
-}
-
-async function finishLarge(
-  reactor: Reactor,
-  fd: number,
-  start: Uint8Array,
-  length: number,
-  deadline: number,
-  what: string,
-): Promise<Uint8Array> {
-  const body = new Uint8Array(length);
-  const have = start.subarray(FRAME_HEADER);
-  if (have.length > length)
+  while (got < FRAME_HEADER) got += await recvSome(reactor, fd, buf.subarray(got), deadline, what);
+  const length = checkedLength(buf, maxBytes, what);
+  const body =
+    FRAME_HEADER + length > buf.length
+      ? new Uint8Array(length)
+      : buf.subarray(FRAME_HEADER, FRAME_HEADER + length);
+  if (got - FRAME_HEADER > length)
     throw new ProtocolError(`Peer sent more than ${what} before our answer`);
-  body.set(have);
-  if (have.length < length) await readInto(reactor, fd, body.subarray(have.length), deadline, what);
+  if (body.buffer !== buf.buffer) body.set(buf.subarray(FRAME_HEADER, got));
+  await readInto(reactor, fd, body.subarray(got - FRAME_HEADER), deadline, what);
   return body;
 }
 
