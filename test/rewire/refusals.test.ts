@@ -12,7 +12,8 @@ import { close, connect, recv, send, socket } from '../../ffi/index.ts';
 import type { RunningAgent } from '../../src/agent/agent.ts';
 import { decodePeerFrame, encodePeerFrame } from '../../src/model/codec.ts';
 import { placementToJson } from '../../src/model/schema.ts';
-import type { Placement } from '../../src/model/types.ts';
+import type { Placement, ProcessId } from '../../src/model/types.ts';
+import type { Restore } from '../../src/rewire/restore.ts';
 import { frame } from '../../src/wire/framer.ts';
 import {
   clusterKey,
@@ -29,6 +30,27 @@ const cluster = agents.start;
 
 const quick = { deadlines: { connectMs: 1000, handshakeMs: 700, restoreMs: 2500 } };
 
+/**
+ * Restores a pair across agents `a` (the connecting process) and `b` (the accepting one, whose
+ * endpoint recorded `recordedPeer` as its peer) and waits for both restores to end.
+ */
+async function restorePair(
+  a: RunningAgent,
+  b: RunningAgent,
+  connecting: ProcessId,
+  accepting: ProcessId,
+  recordedPeer = connecting,
+): Promise<[Restore, Restore]> {
+  const rb = b.engine.start(
+    manifest(accepting, [endpoint(accepting, 1, 'accept', [recordedPeer, 1])]),
+  );
+  const ra = a.engine.start(
+    manifest(connecting, [endpoint(connecting, 1, 'connect', [accepting, 1])]),
+  );
+  await Promise.all([ra.whenDone(), rb.whenDone()]);
+  return [ra, rb];
+}
+
 test('a wrong cluster key fails the dialer with EAUTH and leaves the acceptor waiting until its deadline', async () => {
   const [a, b] = (await cluster([1n, 2n], (id) => ({
     ...quick,
@@ -40,9 +62,7 @@ test('a wrong cluster key fails the dialer with EAUTH and leaves the acceptor wa
     [P, 1n],
     [Q, 2n],
   ]);
-  const ra = a.engine.start(manifest(P, [endpoint(P, 1, 'connect', [Q, 1])]));
-  const rb = b.engine.start(manifest(Q, [endpoint(Q, 1, 'accept', [P, 1])]));
-  await Promise.all([ra.whenDone(), rb.whenDone()]);
+  const [ra, rb] = await restorePair(a, b, P, Q);
   expect(ra.tasks[0]).toMatchObject({ state: 'failed', code: 'EAUTH' });
   expect(ra.tasks[0]!.message).toContain("does not hold this cluster's key");
   expect(rb.tasks[0]).toMatchObject({ state: 'failed', code: 'EDEADLINE' });
@@ -109,9 +129,7 @@ test('a peer that is not the recorded one is refused unless the placement explai
     [R, 1n],
     [Q, 2n],
   ]);
-  const rb = b.engine.start(manifest(Q, [endpoint(Q, 1, 'accept', [P, 1])]));
-  const ra = a.engine.start(manifest(R, [endpoint(R, 1, 'connect', [Q, 1])]));
-  await Promise.all([ra.whenDone(), rb.whenDone()]);
+  const [ra, rb] = await restorePair(a, b, R, Q, P);
   // Both sides see the refusal: the acceptor's endpoint ends with it at its deadline.
   expect(ra.tasks[0]).toMatchObject({ state: 'failed', code: 'EPEER_CHANGED' });
   expect(rb.tasks[0]).toMatchObject({ state: 'failed', code: 'EPEER_CHANGED' });
@@ -131,9 +149,7 @@ test('a peer that is not the recorded one is refused unless the placement explai
   );
   b.engine.forget(rb);
   a.engine.forget(ra);
-  const rb2 = b.engine.start(manifest(Q, [endpoint(Q, 1, 'accept', [P, 1])]));
-  const ra2 = a.engine.start(manifest(R, [endpoint(R, 1, 'connect', [Q, 1])]));
-  await Promise.all([ra2.whenDone(), rb2.whenDone()]);
+  const [ra2, rb2] = await restorePair(a, b, R, Q, P);
   expect(ra2.tasks[0]!.state).toBe('live');
   expect(rb2.tasks[0]!.state).toBe('live');
   expect(b.connections()[0]!.peer).toBe('1:11:1700000011:1#1');
@@ -154,9 +170,7 @@ test('agents holding different placement versions find out instead of disagreein
   };
   a.setPlacement(placement);
   b.setPlacement({ ...placement, version: 4n });
-  const rb = b.engine.start(manifest(Q, [endpoint(Q, 1, 'accept', [P, 1])]));
-  const ra = a.engine.start(manifest(P, [endpoint(P, 1, 'connect', [Q, 1])]));
-  await Promise.all([ra.whenDone(), rb.whenDone()]);
+  const [ra] = await restorePair(a, b, P, Q);
   expect(ra.tasks[0]).toMatchObject({ state: 'failed', code: 'EPLACEMENT_MISMATCH' });
   expect(ra.tasks[0]!.message).toContain("placement version '5', this node holds '4'");
 });
@@ -178,9 +192,7 @@ test('a connection from a node the placement does not put the process on is refu
   };
   a.setPlacement({ ...base, processes: [...base.processes, { process: P, nodeId: 1n }] });
   b.setPlacement({ ...base, processes: [...base.processes, { process: P, nodeId: 3n }] });
-  const rb = b.engine.start(manifest(Q, [endpoint(Q, 1, 'accept', [P, 1])]));
-  const ra = a.engine.start(manifest(P, [endpoint(P, 1, 'connect', [Q, 1])]));
-  await Promise.all([ra.whenDone(), rb.whenDone()]);
+  const [ra] = await restorePair(a, b, P, Q);
   expect(ra.tasks[0]).toMatchObject({ state: 'failed', code: 'EPEER_NOT_PLACED' });
   expect(ra.tasks[0]!.message).toContain("on node '3', but it connected from node '1'");
 });
@@ -288,8 +300,6 @@ test('garbage and oversized frames from a peer are dropped, and the agent goes o
     [P, 1n],
     [Q, 2n],
   ]);
-  const rb = b.engine.start(manifest(Q, [endpoint(Q, 1, 'accept', [P, 1])]));
-  const ra = a.engine.start(manifest(P, [endpoint(P, 1, 'connect', [Q, 1])]));
-  await Promise.all([ra.whenDone(), rb.whenDone()]);
+  const [ra, rb] = await restorePair(a, b, P, Q);
   expect([ra.tasks[0]!.state, rb.tasks[0]!.state]).toEqual(['live', 'live']);
 });
