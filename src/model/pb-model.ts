@@ -207,26 +207,25 @@ export function endpointIdToPb(e: EndpointId, path: string): PbEndpointId {
 
 // ---- Endpoint parts -----------------------------------------------------------------------
 
+/** The address fields other than family, copied when set (proto3 reads 0 and '' as unset). */
+const ADDRESS_FIELDS = ['address', 'port', 'path', 'abstract', 'scopeId', 'flowinfo'] as const;
+
+function copyAddressFields<T extends Partial<Record<(typeof ADDRESS_FIELDS)[number], unknown>>>(
+  from: Partial<Record<(typeof ADDRESS_FIELDS)[number], unknown>>,
+  to: T,
+): T {
+  for (const key of ADDRESS_FIELDS) if (from[key]) (to as Record<string, unknown>)[key] = from[key];
+  return to;
+}
+
 function addressFromPb(a: PbAddress, path: string): Address {
   const out: Address = { family: enumName(FAMILIES, a.family, `${path}.family`) };
-  if (a.address) out.address = a.address;
-  if (a.port) out.port = a.port;
-  if (a.path) out.path = a.path;
-  if (a.abstract) out.abstract = a.abstract;
-  if (a.scopeId) out.scopeId = a.scopeId;
-  if (a.flowinfo) out.flowinfo = a.flowinfo;
-  return out;
+  return copyAddressFields(a, out);
 }
 
 function addressToPb(a: Address): PbAddress {
   const out: PbAddress = { family: FAMILY_NUMBER[a.family] };
-  if (a.address) out.address = a.address;
-  if (a.port) out.port = a.port;
-  if (a.path) out.path = a.path;
-  if (a.abstract) out.abstract = a.abstract;
-  if (a.scopeId) out.scopeId = a.scopeId;
-  if (a.flowinfo) out.flowinfo = a.flowinfo;
-  return out;
+  return copyAddressFields(a, out);
 }
 
 function optionFromPb(o: PbOption): SocketOption {
