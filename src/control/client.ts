@@ -37,6 +37,19 @@ export class ControlClientError extends RewireError {
   override name = 'ControlClientError';
 }
 
+/**
+ * One packet from the agent, blocking up to SO_RCVTIMEO; null when the wait timed out or a
+ * signal interrupted it (the caller checks its deadline and tries again).
+ */
+function receive(fd: number): ReturnType<typeof recvFds> {
+  try {
+    return recvFds(fd, { maxBytes: PACKET_BYTES });
+  } catch (err) {
+    if (err instanceof SyscallError && err.errnoName === 'EINTR') return null;
+    throw err;
+  }
+}
+
 /** An open control session with the local agent. */
 export class ControlSession implements Disposable {
   readonly #fd: number;
@@ -101,7 +114,7 @@ export class ControlSession implements Disposable {
           `No answer from the local agent within ${timeoutMs} ms`,
         );
       setTimevalOption(this.#fd, 'SO_RCVTIMEO', Math.max(1000, left * 1000));
-      const got = recvFds(this.#fd, { maxBytes: PACKET_BYTES });
+      const got = receive(this.#fd);
       if (got === null) continue;
       if (got.data.length === 0 && got.fds.length === 0) return null;
       this.#fds.push(...got.fds);
