@@ -69,19 +69,28 @@ function endpoints(self: ProcessId, peer: ProcessId, role: 'connect' | 'accept')
   }));
 }
 
+/** Reads a child's stdout until `want` appears (within 120 s); returns what came after the last line before it. */
+async function readUntil(
+  reader: { read(): Promise<{ value?: Uint8Array; done?: boolean }> },
+  want: string,
+): Promise<string> {
+  let text = '';
+  const deadline = Date.now() + 120_000;
+  while (!text.includes(want)) {
+    if (Date.now() > deadline) throw new Error(`child did not print '${want}' within 120 s`);
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`child exited before printing '${want}': ${text}`);
+    text += new TextDecoder().decode(value);
+  }
+  return text;
+}
+
 async function waitForLine(
   proc: Bun.Subprocess<'ignore', 'pipe', 'inherit'>,
   want: string,
 ): Promise<void> {
   const reader = proc.stdout.getReader();
-  let text = '';
-  const deadline = Date.now() + 30_000;
-  while (!text.includes(want)) {
-    if (Date.now() > deadline) throw new Error(`agent did not print '${want}' within 30 s`);
-    const { value, done } = await reader.read();
-    if (done) throw new Error('agent exited before it was ready');
-    text += new TextDecoder().decode(value);
-  }
+  await readUntil(reader, want);
   reader.releaseLock();
 }
 
@@ -99,11 +108,15 @@ function threadCpu(pid: number): string {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const fields = stat.split(') ')[1]!.split(' ');
-      return { name, s: (Number(fields[11]) + Number(fields[12])) / 100 };
+      return {
+        name,
+        s: (Number(fields[11]) + Number(fields[12])) / 100,
+        sys: Number(fields[12]) / 100,
+      };
     })
     .filter((t) => t.s > 0.05)
     .sort((a, b) => b.s - a.s)
-    .map((t) => `${t.name}:${t.s.toFixed(2)}`)
+    .map((t) => `${t.name}:${t.s.toFixed(2)}(sys ${t.sys.toFixed(2)})`)
     .join(',');
 }
 
@@ -147,7 +160,7 @@ async function agentSeconds(): Promise<{ seconds: number; rssMb: number }> {
     Bun.spawn(
       [
         'bun',
-        ...profileFlags(id),
+        ...profileFlags(`agent-${id}`),
         join(import.meta.dir, 'agent-process.ts'),
         String(id),
         String(ports[i]),
@@ -167,29 +180,41 @@ async function agentSeconds(): Promise<{ seconds: number; rssMb: number }> {
       Bun.spawn(
         [
           'bun',
-          process.env.REWIRE_BENCH_CLIENT ?? join(import.meta.dir, 'client-process.ts'),
+          ...profileFlags(`client-${i + 1}`),
+          join(import.meta.dir, 'client-process.ts'),
           join(dir, `run${i + 1}`, 'control.sock'),
           file,
         ],
         {
+          stdin: 'pipe',
           stdout: 'pipe',
           stderr: 'inherit',
         },
       ),
     );
+    const outputs = clients.map((c) => c.stdout.getReader());
+    await Promise.all(outputs.map((o) => readUntil(o, 'loaded')));
+    for (const c of clients) {
+      c.stdin.write('go\n');
+      await c.stdin.flush();
+    }
     const results = await Promise.all(
-      clients.map(async (c) => {
-        const text = await new Response(c.stdout).text();
+      clients.map(async (c, i) => {
+        const text = await readUntil(outputs[i]!, '}');
         if ((await c.exited) !== 0) throw new Error(`client failed: ${text}`);
-        return JSON.parse(text) as {
+        const result = JSON.parse(text.slice(text.indexOf('{'))) as {
           start: number;
           end: number;
           live: number;
+          cpuSeconds: number;
           failed: string | null;
         };
+        if (process.env.REWIRE_BENCH_VERBOSE) {
+          console.log(`client pid ${c.pid} restore_cpu_s=${result.cpuSeconds.toFixed(2)}`);
+        }
+        return result;
       }),
     );
-    if (process.env.REWIRE_BENCH_CLIENT) console.log(JSON.stringify(results));
     for (const r of results)
       if (r.live !== n) throw new Error(`only ${r.live} of ${n} endpoints live: ${r.failed}`);
     const seconds =
@@ -214,8 +239,12 @@ console.log(
   `restore n=${n} agent_s=${agent.seconds.toFixed(3)} c_s=${c.toFixed(3)} ratio=${(agent.seconds / c).toFixed(2)} agent_rss_mb=${agent.rssMb.toFixed(1)}`,
 );
 
-/** With REWIRE_BENCH_PROFILE=DIR, each agent writes a CPU profile (markdown) into DIR. */
-function profileFlags(id: number): string[] {
+/**
+ * With REWIRE_BENCH_PROFILE=DIR, each agent and client writes a CPU profile (markdown) into
+ * DIR. Set BUN_JSC_useFTLJIT=false too, so that the agents do not re-execute themselves
+ * (src/agent/runtime-flags.ts) and lose the profiler's flags.
+ */
+function profileFlags(name: string): string[] {
   const out = process.env.REWIRE_BENCH_PROFILE;
-  return out ? ['--cpu-prof-md', `--cpu-prof-dir=${out}`, `--cpu-prof-name=agent-${id}.md`] : [];
+  return out ? ['--cpu-prof-md', `--cpu-prof-dir=${out}`, `--cpu-prof-name=${name}.md`] : [];
 }

@@ -89,6 +89,22 @@ export function accept(fd: number, flags: CreateFlags = {}): { fd: number; peer:
 }
 
 /**
+ * accept4(2) without the peer's address (ask `getPeerName` when it is wanted). Returns the
+ * new fd (owned by the caller), or -1 when the socket is non-blocking and nothing is waiting.
+ */
+export function acceptFd(fd: number, flags: CreateFlags = {}): number {
+  let acceptFlags = 0;
+  if (flags.nonblock) acceptFlags |= SOCK.NONBLOCK;
+  if (flags.cloexec ?? true) acceptFlags |= SOCK.CLOEXEC;
+  const ret = checkTolerating(
+    sym.accept4(fd, null, null, acceptFlags),
+    { syscall: 'accept4', fd },
+    [Errno.EAGAIN],
+  );
+  return ret < 0 ? -1 : ret;
+}
+
+/**
  * connect(2). Returns `true` when connected, `false` when a non-blocking connect is in
  * progress (EINPROGRESS): wait for the fd to be writable, then read `socketError`.
  */

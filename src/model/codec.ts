@@ -21,11 +21,13 @@ import protoText from '../../proto/rewire.proto' with { type: 'text' };
 
 import { FrameError } from './errors.ts';
 import type {
+  Answer,
   ControlReply,
   ControlRequest,
   EndpointHow,
   EndpointResult,
   EndpointStatus,
+  Offer,
   PeerFrame,
   RestoreDone,
 } from './frames.ts';
@@ -195,22 +197,33 @@ function noBody(names: string): never {
 
 // ---- Peer frames --------------------------------------------------------------------------
 
+interface PbAccepted {
+  endpoint?: PbEndpointId | null;
+  drained?: Uint8Array;
+  placementVersion?: Long64;
+}
+
+interface PbOffer {
+  ticket?: Uint8Array;
+  from?: PbEndpointId | null;
+  to?: PbEndpointId | null;
+  placementVersion?: Long64;
+  drained?: Uint8Array;
+}
+
+interface PbAnswer {
+  ticket?: Uint8Array;
+  accepted?: PbAccepted | null;
+  refused?: { code?: string; message?: string } | null;
+}
+
 interface PbPeerFrame {
   hello?: { version?: number; nodeId?: Long64; nonce?: Uint8Array } | null;
   challenge?: { nodeId?: Long64; nonce?: Uint8Array; proof?: Uint8Array } | null;
-  attach?: {
-    proof?: Uint8Array;
-    from?: PbEndpointId | null;
-    to?: PbEndpointId | null;
-    placementVersion?: Long64;
-    drained?: Uint8Array;
-  } | null;
-  accepted?: {
-    endpoint?: PbEndpointId | null;
-    drained?: Uint8Array;
-    placementVersion?: Long64;
-  } | null;
-  refused?: { code?: string; message?: string } | null;
+  join?: { proof?: Uint8Array } | null;
+  joined?: object | null;
+  offers?: { offers?: PbOffer[] } | null;
+  answers?: { answers?: PbAnswer[] } | null;
   query?: { proof?: Uint8Array } | null;
   captures?: { manifests?: PbManifest[] } | null;
 }
@@ -228,32 +241,10 @@ function peerFrameFromPb(m: PbPeerFrame): PeerFrame {
     const challenge = { nodeId: u64(c.nodeId), nonce: bytes(c.nonce), proof: bytes(c.proof) };
     return { kind: 'challenge', challenge };
   }
-  if (m.attach) {
-    const a = m.attach;
-    const attach = {
-      proof: bytes(a.proof),
-      from: endpointIdFromPb(a.from, 'attach.from'),
-      to: endpointIdFromPb(a.to, 'attach.to'),
-      placementVersion: u64(a.placementVersion),
-      drained: bytes(a.drained),
-    };
-    return { kind: 'attach', attach };
-  }
-  if (m.accepted) {
-    const a = m.accepted;
-    const accepted = {
-      endpoint: endpointIdFromPb(a.endpoint, 'accepted.endpoint'),
-      drained: bytes(a.drained),
-      placementVersion: u64(a.placementVersion),
-    };
-    return { kind: 'accepted', accepted };
-  }
-  if (m.refused) {
-    return {
-      kind: 'refused',
-      refused: { code: m.refused.code ?? '', message: m.refused.message ?? '' },
-    };
-  }
+  if (m.join) return { kind: 'join', join: { proof: bytes(m.join.proof) } };
+  if (m.joined) return { kind: 'joined' };
+  if (m.offers) return { kind: 'offers', offers: (m.offers.offers ?? []).map(offerFromPb) };
+  if (m.answers) return { kind: 'answers', answers: (m.answers.answers ?? []).map(answerFromPb) };
   if (m.query) return { kind: 'query', query: { proof: bytes(m.query.proof) } };
   if (m.captures) {
     const manifests = (m.captures.manifests ?? []).map((x, i) =>
@@ -261,7 +252,33 @@ function peerFrameFromPb(m: PbPeerFrame): PeerFrame {
     );
     return { kind: 'captures', captures: { manifests } };
   }
-  return noBody('hello, challenge, attach, accepted, refused, query, captures');
+  return noBody('hello, challenge, join, joined, offers, answers, query, captures');
+}
+
+function offerFromPb(o: PbOffer, i: number): Offer {
+  return {
+    ticket: bytes(o.ticket),
+    from: endpointIdFromPb(o.from, `offers[${i}].from`),
+    to: endpointIdFromPb(o.to, `offers[${i}].to`),
+    placementVersion: u64(o.placementVersion),
+    drained: bytes(o.drained),
+  };
+}
+
+function answerFromPb(a: PbAnswer, i: number): Answer {
+  const ticket = bytes(a.ticket);
+  if (a.accepted) {
+    const accepted = {
+      endpoint: endpointIdFromPb(a.accepted.endpoint, `answers[${i}].accepted.endpoint`),
+      drained: bytes(a.accepted.drained),
+      placementVersion: u64(a.accepted.placementVersion),
+    };
+    return { ticket, accepted };
+  }
+  if (a.refused) {
+    return { ticket, refused: { code: a.refused.code ?? '', message: a.refused.message ?? '' } };
+  }
+  throw new ShapeProblem(`answers[${i}]`, 'has neither accepted nor refused');
 }
 
 function peerFrameToPb(f: PeerFrame): PbPeerFrame {
@@ -277,33 +294,41 @@ function peerFrameToPb(f: PeerFrame): PbPeerFrame {
       const nodeId = long(c.nodeId, 'challenge.nodeId');
       return { challenge: { nodeId, nonce: c.nonce, proof: c.proof } };
     }
-    case 'attach': {
-      const a = f.attach;
-      const attach = {
-        proof: a.proof,
-        from: endpointIdToPb(a.from, 'attach.from'),
-        to: endpointIdToPb(a.to, 'attach.to'),
-        placementVersion: long(a.placementVersion, 'attach.placementVersion'),
-        drained: a.drained,
-      };
-      return { attach };
-    }
-    case 'accepted': {
-      const a = f.accepted;
-      const accepted = {
-        endpoint: endpointIdToPb(a.endpoint, 'accepted.endpoint'),
-        drained: a.drained,
-        placementVersion: long(a.placementVersion, 'accepted.placementVersion'),
-      };
-      return { accepted };
-    }
-    case 'refused':
-      return { refused: { code: f.refused.code, message: f.refused.message } };
+    case 'join':
+      return { join: { proof: f.join.proof } };
+    case 'joined':
+      return { joined: {} };
+    case 'offers':
+      return { offers: { offers: f.offers.map(offerToPb) } };
+    case 'answers':
+      return { answers: { answers: f.answers.map(answerToPb) } };
     case 'query':
       return { query: { proof: f.query.proof } };
     case 'captures':
       return { captures: { manifests: f.captures.manifests.map(manifestToPb) } };
   }
+}
+
+function offerToPb(o: Offer, i: number): PbOffer {
+  return {
+    ticket: o.ticket,
+    from: endpointIdToPb(o.from, `offers[${i}].from`),
+    to: endpointIdToPb(o.to, `offers[${i}].to`),
+    placementVersion: long(o.placementVersion, `offers[${i}].placementVersion`),
+    drained: o.drained,
+  };
+}
+
+function answerToPb(a: Answer, i: number): PbAnswer {
+  if (a.accepted) {
+    const accepted = {
+      endpoint: endpointIdToPb(a.accepted.endpoint, `answers[${i}].accepted.endpoint`),
+      drained: a.accepted.drained,
+      placementVersion: long(a.accepted.placementVersion, `answers[${i}].placementVersion`),
+    };
+    return { ticket: a.ticket, accepted };
+  }
+  return { ticket: a.ticket, refused: { code: a.refused.code, message: a.refused.message } };
 }
 
 // ---- Control frames -----------------------------------------------------------------------

@@ -7,7 +7,7 @@
  */
 import type { EndpointId, Manifest } from './types.ts';
 
-/** Dialer to acceptor, first frame. */
+/** Dialer to acceptor, first frame of a session. */
 export interface Hello {
   version: number;
   nodeId: bigint;
@@ -24,9 +24,15 @@ export interface Challenge {
   proof: Uint8Array;
 }
 
-/** Dialer to acceptor: proves the dialer holds the key, then names the endpoints. */
-export interface Attach {
+/** Dialer to acceptor: proves the dialer holds the key and opens a restore session. */
+export interface Join {
   proof: Uint8Array;
+}
+
+/** Dialer to acceptor: one connection being restored, whose data connection opens with `ticket`. */
+export interface Offer {
+  /** 16 random bytes, used once. */
+  ticket: Uint8Array;
   /** The connect-side endpoint. */
   from: EndpointId;
   /** The accept-side endpoint, as the connect side recorded its peer. */
@@ -36,20 +42,25 @@ export interface Attach {
   drained: Uint8Array;
 }
 
-/** Acceptor to dialer: the endpoint matched; raw drained bytes follow on the connection. */
+/** The endpoint matched; the dialer's drained bytes are on the data connection already. */
 export interface Accepted {
   endpoint: EndpointId;
   drained: Uint8Array;
   placementVersion: bigint;
 }
 
-/** Either side: the attach was refused; `code` is a RewireError code. */
+/** The offer was refused; `code` is a RewireError code. */
 export interface Refused {
   code: string;
   message: string;
 }
 
-/** Dialer to acceptor, instead of an Attach: proves the key, then asks for the captures. */
+/** Acceptor to dialer: the outcome of the offer with `ticket`. */
+export type Answer =
+  | { ticket: Uint8Array; accepted: Accepted; refused?: undefined }
+  | { ticket: Uint8Array; refused: Refused; accepted?: undefined };
+
+/** Dialer to acceptor, instead of a Join: proves the key, then asks for the captures. */
 export interface Query {
   proof: Uint8Array;
 }
@@ -63,9 +74,10 @@ export interface Captures {
 export type PeerFrame =
   | { kind: 'hello'; hello: Hello }
   | { kind: 'challenge'; challenge: Challenge }
-  | { kind: 'attach'; attach: Attach }
-  | { kind: 'accepted'; accepted: Accepted }
-  | { kind: 'refused'; refused: Refused }
+  | { kind: 'join'; join: Join }
+  | { kind: 'joined' }
+  | { kind: 'offers'; offers: Offer[] }
+  | { kind: 'answers'; answers: Answer[] }
   | { kind: 'query'; query: Query }
   | { kind: 'captures'; captures: Captures };
 

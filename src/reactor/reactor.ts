@@ -29,11 +29,18 @@ interface FdState {
   /** Edges seen while nobody waited. */
   readReady: boolean;
   writeReady: boolean;
+  /** Registered for one read event at a time (see `watchOneShot`). */
+  oneShot?: boolean;
+  /** A one-shot fd's event is armed. */
+  armed?: boolean;
+  /** A one-shot fd is in the epoll set. */
+  registered?: boolean;
 }
 
 const READ = EPOLL.IN | EPOLL.RDHUP | EPOLL.ERR | EPOLL.HUP;
 const WRITE = EPOLL.OUT | EPOLL.ERR | EPOLL.HUP;
 const INTEREST = EPOLL.IN | EPOLL.OUT | EPOLL.RDHUP | EPOLL.ET;
+const ONE_READ = EPOLL.IN | EPOLL.ONESHOT;
 
 export class Reactor {
   readonly #epfd: number;
@@ -59,6 +66,16 @@ export class Reactor {
   /** Resolves when `fd` may be writable (or has an error to report). */
   writable(fd: number, deadline: number, what = 'room to write'): Promise<void> {
     return this.#wait(fd, 'write', deadline, what);
+  }
+
+  /**
+   * Watches `fd` for reading only, one event per wait: the poller reports it once and then not
+   * again until the next wait arms it. For a busy listening socket whose owner drains it at
+   * its own pace, this turns a wake-up per arriving connection into one per drained batch.
+   */
+  watchOneShot(fd: number): void {
+    if (this.#fds.has(fd)) throw new Error(`Cannot watch fd ${fd} one-shot: it is watched already`);
+    this.#fds.set(fd, { readReady: false, writeReady: false, oneShot: true, armed: false });
   }
 
   /** Stops watching `fd`; pending waits on it are rejected. Call before closing the fd. */
@@ -113,6 +130,11 @@ export class Reactor {
       state[flag] = false;
       return Promise.resolve();
     }
+    if (state.oneShot && !state.armed) {
+      epollCtl(this.#epfd, state.registered ? 'mod' : 'add', fd, ONE_READ);
+      state.registered = true;
+      state.armed = true;
+    }
     if (state[dir]) {
       return Promise.reject(new Error(`Cannot wait to ${dir} fd ${fd}: another wait is pending`));
     }
@@ -151,6 +173,7 @@ export class Reactor {
       const state = this.#fds.get(flat[i]!);
       if (!state) continue;
       const events = flat[i + 1]!;
+      if (state.oneShot) state.armed = false;
       if (events & READ) this.#wake(state, 'read', 'readReady');
       if (events & WRITE) this.#wake(state, 'write', 'writeReady');
     }

@@ -1,22 +1,43 @@
 /**
- * The accepting half of a restore (SPEC §3.1, §3.4): the peer listener, the acceptor's side of
- * the handshake, and the matching of an inbound Attach to the endpoint waiting for it. An
- * Attach may arrive before its endpoint registers; it is held until the handshake deadline.
- * A changed peer is accepted only when the placement explains it; every refusal names the
- * reason to the dialer and is kept on the waiting endpoint, which reports it if its deadline
- * passes. A dialer that fails authentication is reset without a word.
+ * The accepting half of a restore (SPEC §3.1, §3.4): the peer listener, the acceptor's side
+ * of sessions (peer-session.ts), and the matching of each offered connection to the endpoint
+ * waiting for it. An offer may arrive before its endpoint registers; it is held until the
+ * handshake deadline. A data connection and its offer may arrive in either order; each waits
+ * for the other until the same deadline. A changed peer is accepted only when the placement
+ * explains it; every refusal names the reason to the dialer and is kept on the waiting
+ * endpoint, which reports it if its deadline passes. A dialer that fails authentication, and
+ * a connection that does not open with a rewire record, are reset without a word.
  */
 import { isIPv6 } from 'node:net';
 
-import { accept, bind, close, getSockName, listen, setLinger, socket } from '../../ffi/index.ts';
+import {
+  acceptFd,
+  bind,
+  close,
+  formatSockAddr,
+  getPeerName,
+  getSockName,
+  listen,
+  send,
+  setIntOption,
+  setLinger,
+  socket,
+} from '../../ffi/index.ts';
 import type { AgentConfig } from '../config/types.ts';
-import { RewireError } from '../errors.ts';
+import { ProtocolError, RewireError } from '../errors.ts';
 import type { Logger } from '../log/logger.ts';
+import { decodePeerFrame, encodePeerFrame } from '../model/codec.ts';
+import type { Offer } from '../model/frames.ts';
 import { endpointKey, processKey, sameEndpoint, sameProcess } from '../model/ids.ts';
 import type { EndpointId, Manifest } from '../model/types.ts';
 import type { PlacementStore } from '../placement/store.ts';
 import type { Reactor } from '../reactor/reactor.ts';
-import { acceptorHandshake, sendFrame, type HandshakeContext } from './peer-handshake.ts';
+import { FrameChannel } from '../wire/channel.ts';
+import { ticketKey } from '../wire/opening.ts';
+import { readOpening, writeAll } from '../wire/stream.ts';
+import { acceptorHandshake, type HandshakeContext } from './peer-handshake.ts';
+import { AcceptorSession } from './peer-session.ts';
+import { Rendezvous } from './rendezvous.ts';
 import type { EndpointTask } from './restore.ts';
 import { describeReport, finishSocketState, growSendBuffer, towardPeer } from './socket-state.ts';
 
@@ -30,13 +51,23 @@ export interface AcceptContext {
   onQuery?: (node: bigint) => Promise<Manifest[]>;
 }
 
+/** Data connections held for offers not yet seen, at most (strangers cannot pile up fds). */
+const MAX_HELD_CONNECTIONS = 65_536;
+/** Offers one session may have outstanding, at most. */
+const MAX_OUTSTANDING_OFFERS = 1 << 20;
+
 export class Acceptor {
   readonly #awaiting = new Map<string, EndpointTask>();
   readonly #early = new Map<string, Array<() => void>>();
+  readonly #sessions = new Set<AcceptorSession>();
+  /** Data connections by ticket, meeting the offers that name them. */
+  readonly #tickets: Rendezvous<number>;
   #listenFd = -1;
   #stopped = false;
 
-  constructor(readonly ctx: AcceptContext) {}
+  constructor(readonly ctx: AcceptContext) {
+    this.#tickets = new Rendezvous((fd) => this.#reset(fd), MAX_HELD_CONNECTIONS);
+  }
 
   /** Binds the peer listener and starts accepting other agents. Returns the bound port. */
   listen(): number {
@@ -45,6 +76,9 @@ export class Acceptor {
     const fd = socket(family, 'stream', { nonblock: true });
     try {
       bind(fd, { family, address, port });
+      // Every connection to this port starts with the dialer's opening record: the kernel
+      // hands a connection over only once its first bytes are in, so one recv reads the record.
+      setIntOption(fd, 'TCP_DEFER_ACCEPT', Math.ceil(this.ctx.config.deadlines.handshakeMs / 1000));
       listen(fd, 4096);
     } catch (err) {
       close(fd);
@@ -59,13 +93,19 @@ export class Acceptor {
 
   stop(): void {
     this.#stopped = true;
+    for (const session of this.#sessions) {
+      session.ch.fail(new Error('this agent is stopping'));
+      // Ends the session's pending read, whose loop then closes the fd.
+      this.ctx.reactor.forget(session.ch.fd);
+    }
+    this.#tickets.clear('this agent is stopping');
     if (this.#listenFd < 0) return;
     this.ctx.reactor.forget(this.#listenFd);
     close(this.#listenFd);
     this.#listenFd = -1;
   }
 
-  /** `task` waits for its peer to dial in; an Attach held for it is released now. */
+  /** `task` waits for its peer to dial in; an offer held for it is released now. */
   expect(task: EndpointTask): void {
     this.#awaiting.set(task.key, task);
     for (const wake of this.#early.get(task.key) ?? []) wake();
@@ -82,19 +122,20 @@ export class Acceptor {
     if (this.#awaiting.get(task.key) === task) this.#awaiting.delete(task.key);
   }
 
+  /**
+   * Accepts peer connections. The listening socket is watched one-shot: a burst of data
+   * connections is taken in batches, here and whenever offers arrive (`#acceptWaiting`),
+   * instead of with a wake-up each.
+   */
   async #acceptLoop(listenFd: number): Promise<void> {
+    this.ctx.reactor.watchOneShot(listenFd);
     while (!this.#stopped) {
-      let got: ReturnType<typeof accept>;
       try {
-        got = accept(listenFd, { nonblock: true });
+        this.#acceptWaiting();
       } catch (err) {
         if (this.#stopped) return;
         this.ctx.log.error('peer.accept_failed', { error: err });
         await Bun.sleep(100);
-        continue;
-      }
-      if (got) {
-        void this.#inbound(got.fd, got.peer);
         continue;
       }
       try {
@@ -105,83 +146,193 @@ export class Acceptor {
     }
   }
 
-  async #inbound(fd: number, from: unknown): Promise<void> {
-    let handed = false;
+  /** Takes every connection waiting on the listening socket. */
+  #acceptWaiting(): void {
+    if (this.#listenFd < 0) return;
+    for (;;) {
+      const fd = acceptFd(this.#listenFd, { nonblock: true });
+      if (fd < 0) return;
+      void this.#inbound(fd);
+    }
+  }
+
+  /** A new connection: a session, or a data connection named by its ticket. */
+  async #inbound(fd: number): Promise<void> {
     const deadline = Date.now() + this.ctx.config.deadlines.handshakeMs;
     try {
-      const request = await acceptorHandshake(this.ctx.hs, fd, deadline);
-      if ('query' in request) return await this.#answerQuery(fd, request.dialerNode, deadline);
-      const { attach, dialerNode } = request;
-      const task = await this.#matchInbound(attach.to, deadline);
-      const refusal = task
-        ? this.#checkPeer(task, attach.from, dialerNode, attach.placementVersion)
-        : unknownEndpoint(attach.to);
-      if (refusal) {
-        if (task) {
-          task.lastProblem = refusal.message;
-          task.lastCode = refusal.code;
-        }
-        this.ctx.log.warn('peer.refused', {
-          endpoint: endpointKey(attach.to),
-          from: endpointKey(attach.from),
-          node: dialerNode,
-          code: refusal.code,
-          message: refusal.message,
-        });
-        await sendFrame(this.ctx.hs, fd, { kind: 'refused', refused: refusal }, deadline);
-        return;
-      }
-      handed = await this.#completeInbound(task!, fd, attach, dialerNode, deadline);
+      const opening = await readOpening(this.ctx.reactor, fd, deadline);
+      if (opening.kind === 'session') return await this.#session(fd, deadline);
+      // The data connection waits in the rendezvous; a full one (or a ticket seen twice) is
+      // turned away.
+      if (!this.#tickets.put(ticketKey(opening.ticket), fd, deadline)) this.#reset(fd);
+    } catch (err) {
+      this.ctx.log.info('peer.connection_dropped', {
+        from: peerOf(fd),
+        code: (err as { code?: string }).code,
+        error: err,
+      });
+      this.#reset(fd);
+    }
+  }
+
+  /** Runs a session: the handshake, then offers until the dialer closes it. */
+  async #session(fd: number, deadline: number): Promise<void> {
+    const { config, reactor, hs, log } = this.ctx;
+    const ch = new FrameChannel(reactor, fd, config.maxFrameBytes, config.deadlines.handshakeMs);
+    let dialerNode: bigint;
+    let purpose: 'join' | 'query';
+    try {
+      ({ purpose, dialerNode } = await acceptorHandshake(hs, ch, deadline));
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'EAUTH') resetOnClose(fd);
       const level = code === 'EAUTH' ? 'warn' : 'info';
-      this.ctx.log[level]('peer.handshake_failed', { from: from as object, code, error: err });
+      log[level]('peer.handshake_failed', { from: peerOf(fd), code, error: err });
+      this.#reset(fd);
+      return;
+    }
+    if (purpose === 'query') return this.#answerQuery(ch, dialerNode, deadline);
+    ch.write(encodePeerFrame({ kind: 'joined' }));
+    const session = new AcceptorSession(ch, dialerNode);
+    this.#sessions.add(session);
+    log.debug('peer.session_opened', { node: dialerNode });
+    try {
+      for (;;) {
+        const f = decodePeerFrame(await ch.next(Infinity, 'offers'));
+        if (f.kind !== 'offers') {
+          throw new ProtocolError(`Unexpected ${f.kind} frame in a session: expected offers`);
+        }
+        session.outstanding += f.offers.length;
+        if (session.outstanding > MAX_OUTSTANDING_OFFERS) {
+          throw new ProtocolError(
+            `Node '${dialerNode}' has more than ${MAX_OUTSTANDING_OFFERS} offers outstanding`,
+          );
+        }
+        // Their data connections were sent before the offers: most are waiting to be accepted.
+        this.#acceptWaiting();
+        for (const offer of f.offers) void this.#handleOffer(session, offer);
+      }
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const closed = code === 'EPEER_CLOSED' || this.#stopped;
+      log[closed ? 'debug' : 'warn']('peer.session_ended', { node: dialerNode, code, error: err });
+      ch.fail(err as Error);
     } finally {
-      this.ctx.reactor.forget(fd);
-      if (!handed) close(fd);
+      this.#sessions.delete(session);
+      reactor.forget(fd);
+      close(fd);
     }
   }
 
   /** Answers a peer agent's Query with this node's captures; the connection then closes. */
-  async #answerQuery(fd: number, dialerNode: bigint, deadline: number): Promise<void> {
-    const manifests = (await this.ctx.onQuery?.(dialerNode)) ?? [];
-    await sendFrame(this.ctx.hs, fd, { kind: 'captures', captures: { manifests } }, deadline);
-    this.ctx.log.debug('peer.query_answered', { node: dialerNode, processes: manifests.length });
+  async #answerQuery(ch: FrameChannel, dialerNode: bigint, deadline: number): Promise<void> {
+    try {
+      const manifests = (await this.ctx.onQuery?.(dialerNode)) ?? [];
+      ch.write(encodePeerFrame({ kind: 'captures', captures: { manifests } }));
+      await ch.flushed(deadline);
+      this.ctx.log.debug('peer.query_answered', { node: dialerNode, processes: manifests.length });
+    } catch (err) {
+      this.ctx.log.info('peer.query_failed', { node: dialerNode, error: err });
+    } finally {
+      this.ctx.reactor.forget(ch.fd);
+      close(ch.fd);
+    }
   }
 
-  async #completeInbound(
-    task: EndpointTask,
-    fd: number,
-    attach: { from: EndpointId; drained: Uint8Array },
-    dialerNode: bigint,
-    deadline: number,
-  ): Promise<boolean> {
-    this.#awaiting.delete(task.key);
+  /**
+   * One offered connection: find its endpoint, check the peer, meet its data connection, write
+   * the dialer's drained bytes onto it and hand it on; answer the dialer either way.
+   */
+  async #handleOffer(session: AcceptorSession, offer: Offer): Promise<void> {
+    const ticket = ticketKey(offer.ticket);
+    const deadline = Date.now() + this.ctx.config.deadlines.handshakeMs;
+    const refuse = (code: string, message: string) => {
+      this.#tickets.cancel(ticket, message);
+      session.answer({ ticket: offer.ticket, refused: { code, message } });
+    };
+    const task = await this.#matchInbound(offer.to, deadline);
+    const refusal = task
+      ? this.#checkPeer(task, offer.from, session.dialerNode, offer.placementVersion)
+      : unknownEndpoint(offer.to);
+    if (refusal) {
+      if (task) {
+        task.lastProblem = refusal.message;
+        task.lastCode = refusal.code;
+      }
+      this.ctx.log.warn('peer.refused', {
+        endpoint: endpointKey(offer.to),
+        from: endpointKey(offer.from),
+        node: session.dialerNode,
+        code: refusal.code,
+        message: refusal.message,
+      });
+      return refuse(refusal.code, refusal.message);
+    }
+    const matched = task!;
+    // The endpoint is spoken for while its data connection comes.
+    this.#awaiting.delete(matched.key);
+    let fd: number;
     try {
-      const accepted = {
-        endpoint: task.endpoint.id,
-        drained: task.endpoint.drained,
-        placementVersion: this.ctx.placement.version,
-      };
-      const refill = towardPeer(attach.drained, task.endpoint);
-      growSendBuffer(fd, refill.length);
-      await sendFrame(this.ctx.hs, fd, { kind: 'accepted', accepted }, deadline, refill);
+      fd = await this.#tickets.take(ticket, deadline, `the data connection of '${matched.key}'`);
+    } catch (err) {
+      this.#release(matched, (err as Error).message);
+      return refuse('EDEADLINE', (err as Error).message);
+    }
+    if (!session.open) {
+      this.#reset(fd);
+      this.#release(matched, `the session with node '${session.dialerNode}' ended`);
+      return;
+    }
+    if (matched.settled) {
+      this.#reset(fd);
+      return refuse('ECANCELLED', `The restore of endpoint '${matched.key}' ended`);
+    }
+    try {
+      const refill = towardPeer(offer.drained, matched.endpoint);
+      if (refill.length > 0) {
+        growSendBuffer(fd, refill.length);
+        if (send(fd, refill) !== refill.length) {
+          await writeAll(this.ctx.reactor, fd, refill, deadline, `${refill.length} drained bytes`);
+        }
+      }
       const family = isIPv6(this.ctx.config.listen.address) ? 'inet6' : 'inet';
-      const report = finishSocketState(fd, task.endpoint, family, task.pids());
-      return task.settle({
+      const report = finishSocketState(fd, matched.endpoint, family, matched.pids());
+      this.ctx.reactor.forget(fd);
+      matched.settle({
         state: 'live',
         how: 'remote',
         fd,
-        peer: attach.from,
-        peerNode: dialerNode,
+        peer: offer.from,
+        peerNode: session.dialerNode,
         message: describeReport(report),
       });
+      const accepted = {
+        endpoint: matched.endpoint.id,
+        drained: matched.endpoint.drained,
+        placementVersion: this.ctx.placement.version,
+      };
+      session.answer({ ticket: offer.ticket, accepted });
     } catch (err) {
-      if (!task.settled && task.restore.state === 'running') this.#awaiting.set(task.key, task);
-      task.lastProblem = (err as Error).message;
-      throw err;
+      this.#reset(fd);
+      this.#release(matched, (err as Error).message);
+      const code = err instanceof RewireError ? err.code : 'EPEER_UNREACHABLE';
+      refuse(
+        code,
+        `Node '${this.ctx.config.nodeId}' could not finish the connection: ${(err as Error).message}`,
+      );
     }
+  }
+
+  /** `task` waits for a dialer again (its matched connection fell through), noting why. */
+  #release(task: EndpointTask, problem: string): void {
+    task.lastProblem = problem;
+    if (!task.settled && task.restore.state === 'running') this.#awaiting.set(task.key, task);
+  }
+
+  /** Closes `fd` with a reset: how a stranger or a rejected dialer is told. */
+  #reset(fd: number): void {
+    this.ctx.reactor.forget(fd);
+    resetOnClose(fd);
+    close(fd);
   }
 
   /** The task awaiting `to`, waiting for it to register until `deadline` (early handshakes). */
@@ -248,6 +399,15 @@ function resetOnClose(fd: number): void {
     setLinger(fd, { onoff: true, seconds: 0 });
   } catch {
     // The connection is already gone; the close that follows is all there is to do.
+  }
+}
+
+/** The address of the agent at the other end of `fd`, for logs. */
+function peerOf(fd: number): string {
+  try {
+    return formatSockAddr(getPeerName(fd));
+  } catch {
+    return 'unknown (the connection is gone)';
   }
 }
 

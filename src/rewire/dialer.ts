@@ -1,20 +1,31 @@
 /**
  * The dialling half of a restore (SPEC §3.1): for an endpoint whose role at checkpoint was
- * connect and whose peer now runs on another node, connect to that node's agent, run the
- * handshake, write the peer's drained bytes back, and put the recorded state on the socket.
- * A refusal that a moment can cure (placement not there yet, endpoint not registered yet) and
- * an agent not up yet are retried with backoff until the restore's deadline; the rest end the
- * endpoint at once. At most `dialConcurrency` dials run together.
+ * connect and whose peer now runs on another node, open the data connection to that node's
+ * agent, offer it on the session with that agent (peer-session.ts), and once it is accepted
+ * write the peer's drained bytes back and put the recorded state on the socket. A refusal
+ * that a moment can cure (placement not there yet, endpoint not registered yet) and an agent
+ * not up yet are retried with backoff until the restore's deadline; the rest end the endpoint
+ * at once. At most `dialConcurrency` dials run together; one session per peer agent carries
+ * all their offers.
  */
 import { isIPv6 } from 'node:net';
 
-import { close, connect, socket } from '../../ffi/index.ts';
+import { close, connect, send, socket } from '../../ffi/index.ts';
 import type { AgentConfig } from '../config/types.ts';
 import { RewireError, SyscallError } from '../errors.ts';
-import type { EndpointId } from '../model/types.ts';
+import type { EndpointId, NodeInfo } from '../model/types.ts';
 import type { PlacementStore } from '../placement/store.ts';
 import type { Reactor } from '../reactor/reactor.ts';
-import { dialerHandshake, writeRefill, type HandshakeContext } from './peer-handshake.ts';
+import { FrameChannel } from '../wire/channel.ts';
+import { ticketOpening, TICKET_BYTES } from '../wire/opening.ts';
+import { writeAll } from '../wire/stream.ts';
+import {
+  connectToAgent,
+  expectAfterProof,
+  greetAcceptor,
+  type HandshakeContext,
+} from './peer-handshake.ts';
+import { DialerSession } from './peer-session.ts';
 import { failureOutcome, type EndpointTask, type Outcome } from './restore.ts';
 import { Semaphore } from './semaphore.ts';
 import {
@@ -55,6 +66,8 @@ const RETRYABLE = new Set(['EPLACEMENT_MISMATCH', 'EUNKNOWN_ENDPOINT']);
 
 export class Dialer {
   readonly #slots: Semaphore;
+  /** Open (or opening) sessions by node id and address. */
+  readonly #sessions = new Map<string, Promise<DialerSession>>();
 
   constructor(readonly ctx: DialContext) {
     this.#slots = new Semaphore(ctx.config.dialConcurrency);
@@ -73,6 +86,14 @@ export class Dialer {
     }
   }
 
+  /** Closes every session; offers waiting on them fail. */
+  stop(): void {
+    for (const opening of this.#sessions.values()) {
+      opening.then((s) => s.close('this agent is stopping')).catch(() => {});
+    }
+    this.#sessions.clear();
+  }
+
   async #dialUntilDeadline(task: EndpointTask, peer: PeerNow): Promise<Outcome> {
     const node = this.ctx.placement.node(peer.node);
     if (!node) {
@@ -85,7 +106,7 @@ export class Dialer {
     let backoff = 25;
     for (;;) {
       if (task.settled) return { state: 'failed', code: 'ECANCELLED', message: 'Restore ended' };
-      const attempt = await this.#dialOnce(task, peer, node.address, node.port);
+      const attempt = await this.#dialOnce(task, peer, node);
       if (attempt.outcome) return attempt.outcome;
       // A wait cut short by the restore deadline says less than the refusal seen before it.
       if (attempt.code !== 'EDEADLINE' || task.lastCode === undefined) {
@@ -102,50 +123,97 @@ export class Dialer {
     }
   }
 
-  /** One connection attempt: an outcome, or a retryable problem. */
-  async #dialOnce(
-    task: EndpointTask,
-    peer: PeerNow,
-    address: string,
-    port: number,
-  ): Promise<DialAttempt> {
-    const family = isIPv6(address) ? 'inet6' : 'inet';
+  /** The session with the agent of `node`, opened (and authenticated) when there is none. */
+  async #session(node: NodeInfo, deadline: number): Promise<DialerSession> {
+    const key = `${node.nodeId}@${node.address}:${node.port}`;
+    for (;;) {
+      let opening = this.#sessions.get(key);
+      if (!opening) {
+        const fresh = this.#openSession(node, deadline);
+        fresh.catch(() => {
+          if (this.#sessions.get(key) === fresh) this.#sessions.delete(key);
+        });
+        this.#sessions.set(key, fresh);
+        opening = fresh;
+      }
+      // Every dial waiting on a session that cannot be opened gets its error.
+      const session = await opening;
+      if (!session.closed) return session;
+      if (this.#sessions.get(key) === opening) this.#sessions.delete(key);
+    }
+  }
+
+  async #openSession(node: NodeInfo, deadline: number): Promise<DialerSession> {
+    const { reactor, config } = this.ctx;
+    const connectDeadline = Math.min(deadline, Date.now() + config.deadlines.connectMs);
+    const fd = await connectToAgent(reactor, node, connectDeadline);
+    const ch = new FrameChannel(reactor, fd, config.maxFrameBytes, config.deadlines.handshakeMs);
+    try {
+      const acceptorNode = await greetAcceptor(this.ctx.hs, ch, 'join', deadline);
+      await expectAfterProof(ch, ['joined'], acceptorNode, deadline);
+    } catch (err) {
+      reactor.forget(fd);
+      close(fd);
+      throw err;
+    }
+    return new DialerSession(ch, node.nodeId);
+  }
+
+  /** One attempt: a data connection offered on the session; an outcome, or a retryable problem. */
+  async #dialOnce(task: EndpointTask, peer: PeerNow, node: NodeInfo): Promise<DialAttempt> {
+    // The acceptor may hold an offer for up to its own handshake deadline while its process
+    // registers, so the dialer waits twice as long for the answer.
+    const deadline = Math.min(
+      task.restore.deadline,
+      Date.now() + 2 * this.ctx.config.deadlines.handshakeMs,
+    );
+    let session: DialerSession;
+    try {
+      session = await this.#session(node, deadline);
+    } catch (err) {
+      return classifyDialError(err, peer.node);
+    }
+    const family = isIPv6(node.address) ? 'inet6' : 'inet';
     const fd = socket(family, 'stream', { nonblock: true });
     let handed = false;
     try {
       const early = applyBeforeBind(fd, task.endpoint, family);
-      const connectDeadline = Math.min(
-        task.restore.deadline,
-        Date.now() + this.ctx.config.deadlines.connectMs,
-      );
-      // A connect in progress is not waited for: the Hello that follows waits for room to
-      // write, which comes when the connection is up (on loopback it already is), and a refused
+      const connectDeadline = Math.min(deadline, Date.now() + this.ctx.config.deadlines.connectMs);
+      // A connect in progress is not waited for: the record's send waits for room to write,
+      // which comes when the connection is up (on loopback it already is), and a refused
       // connection surfaces as that send's error.
-      connect(fd, { family, address, port });
+      connect(fd, { family, address: node.address, port: node.port });
+      const ticket = crypto.getRandomValues(new Uint8Array(TICKET_BYTES));
+      const record = ticketOpening(ticket);
+      if (send(fd, record) !== record.length) {
+        await writeAll(this.ctx.reactor, fd, record, connectDeadline, 'the data connection record');
+      }
       const started = performance.now();
-      // The acceptor may hold an early handshake for up to its own handshake deadline while its
-      // process registers, so the dialer waits twice as long for the answer.
-      const deadline = Math.min(
-        task.restore.deadline,
-        Date.now() + 2 * this.ctx.config.deadlines.handshakeMs,
+      const answer = await session.offer(
+        {
+          ticket,
+          from: task.endpoint.id,
+          to: peer.id,
+          placementVersion: this.ctx.placement.version,
+          drained: task.endpoint.drained,
+        },
+        deadline,
       );
-      const request = {
-        from: task.endpoint.id,
-        to: peer.id,
-        placementVersion: this.ctx.placement.version,
-        drained: task.endpoint.drained,
-      };
-      const { answer } = await dialerHandshake(this.ctx.hs, fd, request, deadline, connectDeadline);
-      this.ctx.onHandshake?.((performance.now() - started) / 1000, answer.kind);
-      if (answer.kind === 'refused') {
+      this.ctx.onHandshake?.(
+        (performance.now() - started) / 1000,
+        answer.accepted ? 'accepted' : 'refused',
+      );
+      if (answer.refused) {
         const { code, message } = answer.refused;
         const problem = `refused by node '${peer.node}': ${message}`;
         if (RETRYABLE.has(code)) return { problem, code };
         return { problem, code, outcome: { state: 'failed', code, message: problem } };
       }
       const refill = towardPeer(answer.accepted.drained, task.endpoint);
-      growSendBuffer(fd, refill.length);
-      await writeRefill(this.ctx.hs, fd, refill, deadline);
+      if (refill.length > 0) {
+        growSendBuffer(fd, refill.length);
+        await writeAll(this.ctx.reactor, fd, refill, deadline, `${refill.length} drained bytes`);
+      }
       const report = finishSocketState(fd, task.endpoint, family, task.pids(), early);
       handed = true;
       return {

@@ -67,6 +67,7 @@ export class RewireEngine {
 
   stop(): void {
     this.#acceptor.stop();
+    this.#dialer.stop();
     for (const r of this.restores.values()) {
       r.end('cancelled', 'ESHUTDOWN', () => 'The agent is shutting down');
       r.dispose();

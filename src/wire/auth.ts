@@ -5,15 +5,16 @@
  *
  *   dialer   -> acceptor  Hello     { nonce_d, node_d }
  *   acceptor -> dialer    Challenge { nonce_a, node_a, proof_a = H(key, "acceptor", nonce_d, nonce_a, node_d, node_a) }
- *   dialer   -> acceptor  Attach    { proof_d = H(key, "dialer", nonce_a, nonce_d, node_d, node_a), endpoints... }
+ *   dialer   -> acceptor  Join      { proof_d = H(key, "dialer", nonce_a, nonce_d, node_d, node_a) }
  *
- * The acceptor names nothing before it has verified proof_d; the dialer sends no endpoint
- * before it has verified proof_a.
+ * This opens a session between the two agents (src/rewire/peer-handshake.ts). The acceptor
+ * names nothing before it has verified proof_d; the dialer offers no endpoint before it has
+ * verified proof_a and been told its own proof holds.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const NONCE_BYTES = 32;
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export function freshNonce(): Uint8Array {
   return new Uint8Array(randomBytes(NONCE_BYTES));

@@ -1,12 +1,11 @@
 /**
  * Exact reads and whole writes on a non-blocking fd, through the reactor, each bounded by a
- * deadline. `readFrame` reads one frame and not a byte more: the 4-byte length first, then
- * exactly that many bytes.
+ * deadline. `readOpening` reads a connection's opening record and not a byte more.
  */
 import { recv, send } from '../../ffi/index.ts';
 import { ProtocolError } from '../errors.ts';
 import type { Reactor } from '../reactor/reactor.ts';
-import { checkedLength, FRAME_HEADER } from './framer.ts';
+import { OPENING_BYTES, openingStartsWell, parseOpening, type Opening } from './opening.ts';
 
 /** The peer closed the connection before the expected bytes arrived. */
 export class PeerClosedError extends ProtocolError {
@@ -31,62 +30,6 @@ async function recvSome(
   }
 }
 
-/** Fills `buf` completely from `fd`. */
-async function readInto(
-  reactor: Reactor,
-  fd: number,
-  buf: Uint8Array,
-  deadline: number,
-  what: string,
-): Promise<void> {
-  for (let off = 0; off < buf.length;) {
-    off += await recvSome(reactor, fd, off === 0 ? buf : buf.subarray(off), deadline, what);
-  }
-}
-
-/** Reads one whole frame body from `fd`, consuming nothing beyond it. */
-export async function readFrame(
-  reactor: Reactor,
-  fd: number,
-  deadline: number,
-  maxBytes: number,
-  what = 'a frame',
-): Promise<Uint8Array> {
-  const header = new Uint8Array(FRAME_HEADER);
-  await readInto(reactor, fd, header, deadline, what);
-  const body = new Uint8Array(checkedLength(header, maxBytes, what));
-  if (body.length > 0) await readInto(reactor, fd, body, deadline, what);
-  return body;
-}
-
-/**
- * Reads one frame that the peer sent and then waits for an answer to, so nothing can follow
- * it yet: one recv usually takes the whole frame. Bytes beyond the frame mean the peer broke
- * the protocol.
- */
-export async function readLoneFrame(
-  reactor: Reactor,
-  fd: number,
-  deadline: number,
-  maxBytes: number,
-  what = 'a frame',
-): Promise<Uint8Array> {
-  // Handshake frames are a few hundred bytes; a larger one is finished into its own buffer.
-  const buf = new Uint8Array(1024);
-  let got = 0;
-  while (got < FRAME_HEADER) got += await recvSome(reactor, fd, buf.subarray(got), deadline, what);
-  const length = checkedLength(buf, maxBytes, what);
-  const body =
-    FRAME_HEADER + length > buf.length
-      ? new Uint8Array(length)
-      : buf.subarray(FRAME_HEADER, FRAME_HEADER + length);
-  if (got - FRAME_HEADER > length)
-    throw new ProtocolError(`Peer sent more than ${what} before our answer`);
-  if (body.buffer !== buf.buffer) body.set(buf.subarray(FRAME_HEADER, got));
-  await readInto(reactor, fd, body.subarray(got - FRAME_HEADER), deadline, what);
-  return body;
-}
-
 /** Writes all of `data` to `fd`. */
 export async function writeAll(
   reactor: Reactor,
@@ -104,4 +47,23 @@ export async function writeAll(
     }
     off += n;
   }
+}
+
+/**
+ * Reads a connection's 20-byte opening record exactly, and not a byte more; gives up as soon
+ * as the first bytes cannot start one.
+ * @throws {ProtocolError} EPROTOCOL on bytes that are not an opening record
+ */
+export async function readOpening(
+  reactor: Reactor,
+  fd: number,
+  deadline: number,
+): Promise<Opening> {
+  const buf = new Uint8Array(OPENING_BYTES);
+  const what = 'the opening record';
+  for (let got = 0; got < OPENING_BYTES;) {
+    got += await recvSome(reactor, fd, got === 0 ? buf : buf.subarray(got), deadline, what);
+    if (!openingStartsWell(buf, got)) break;
+  }
+  return parseOpening(buf);
 }

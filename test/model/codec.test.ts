@@ -133,15 +133,25 @@ describe('peer frames', () => {
       kind: 'challenge',
       challenge: { nodeId: 1n << 63n, nonce: new Uint8Array(32).fill(1), proof: bytes(1, 2, 3) },
     },
+    { kind: 'join', join: { proof: bytes(9, 9) } },
+    { kind: 'joined' },
     {
-      kind: 'attach',
-      attach: { proof: bytes(9, 9), from, to, placementVersion: U64_MAX, drained: bytes(0, 255) },
+      kind: 'offers',
+      offers: [
+        { ticket: bytes(1, 2), from, to, placementVersion: U64_MAX, drained: bytes(0, 255) },
+        { ticket: bytes(3), from: to, to: from, placementVersion: 0n, drained: new Uint8Array(0) },
+      ],
     },
     {
-      kind: 'accepted',
-      accepted: { endpoint: to, drained: new Uint8Array(0), placementVersion: 5n },
+      kind: 'answers',
+      answers: [
+        {
+          ticket: bytes(1, 2),
+          accepted: { endpoint: to, drained: new Uint8Array(0), placementVersion: 5n },
+        },
+        { ticket: bytes(3), refused: { code: 'EPEER_CHANGED', message: 'Cannot attach: moved' } },
+      ],
     },
-    { kind: 'refused', refused: { code: 'EPEER_CHANGED', message: 'Cannot attach: peer moved' } },
   ];
 
   for (const frame of frames) {
@@ -153,17 +163,28 @@ describe('peer frames', () => {
   test('rejects a frame with no body', () => {
     const err = decodeError(() => decodePeerFrame(new Uint8Array(0)));
     expect(err.message).toBe(
-      'Cannot decode peer frame: it has no body (expected one of hello, challenge, attach, accepted, refused, query, captures)',
+      'Cannot decode peer frame: it has no body (expected one of hello, challenge, join, joined, offers, answers, query, captures)',
     );
   });
 
-  test('rejects an attach without its accept-side endpoint', () => {
-    // PeerFrame.attach (3) holding only Attach.from (2) = EndpointId { process {} , conn 1 }.
-    const attach = bytes(0x12, 0x04, 0x0a, 0x00, 0x10, 0x01);
-    const frame = bytes(0x1a, attach.length, ...attach);
+  test('rejects an offer without its accept-side endpoint, naming the offer', () => {
+    // PeerFrame.offers (10) = Offers { offers (1) = [ Offer { from (2) = { process {}, conn 1 } } ] }.
+    const offer = bytes(0x12, 0x04, 0x0a, 0x00, 0x10, 0x01);
+    const offers = bytes(0x0a, offer.length, ...offer);
+    const frame = bytes(0x52, offers.length, ...offers);
 
     const err = decodeError(() => decodePeerFrame(frame));
-    expect(err.message).toBe('Cannot decode peer frame: attach.to is missing');
+    expect(err.message).toBe('Cannot decode peer frame: offers[0].to is missing');
+  });
+
+  test('rejects an answer that is neither accepted nor refused', () => {
+    // PeerFrame.answers (11) = Answers { answers (1) = [ Answer { ticket (1) = 0x07 } ] }.
+    const answer = bytes(0x0a, 0x01, 0x07);
+    const answers = bytes(0x0a, answer.length, ...answer);
+    const frame = bytes(0x5a, answers.length, ...answers);
+
+    const err = decodeError(() => decodePeerFrame(frame));
+    expect(err.message).toBe('Cannot decode peer frame: answers[0] has neither accepted nor refused');
   });
 
   test('rejects garbage bytes with EFRAME', () => {
@@ -181,7 +202,7 @@ describe('peer frames', () => {
   });
 
   test('rejects truncated frames with EFRAME', () => {
-    const whole = encodePeerFrame(frames[2]!);
+    const whole = encodePeerFrame(frames[4]!);
     for (let n = 1; n < whole.length; n++) decodeError(() => decodePeerFrame(whole.subarray(0, n)));
   });
 });

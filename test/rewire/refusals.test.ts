@@ -14,7 +14,9 @@ import { decodePeerFrame, encodePeerFrame } from '../../src/model/codec.ts';
 import { placementToJson } from '../../src/model/schema.ts';
 import type { Placement, ProcessId } from '../../src/model/types.ts';
 import type { Restore } from '../../src/rewire/restore.ts';
+import { PROTOCOL_VERSION } from '../../src/wire/auth.ts';
 import { frame } from '../../src/wire/framer.ts';
+import { sessionOpening } from '../../src/wire/opening.ts';
 import {
   clusterKey,
   endpoint,
@@ -75,27 +77,30 @@ test('a peer that fails authentication learns nothing: the acceptor resets witho
   try {
     connect(fd, { family: 'inet', address: '127.0.0.1', port: b.peerPort });
     await until(() => send(fd, new Uint8Array(0)) === 0);
-    send(
-      fd,
-      frame(
-        encodePeerFrame({
-          kind: 'hello',
-          hello: { version: 1, nodeId: 9n, nonce: new Uint8Array(32) },
-        }),
-      ),
+    const hello = frame(
+      encodePeerFrame({
+        kind: 'hello',
+        hello: { version: PROTOCOL_VERSION, nodeId: 9n, nonce: new Uint8Array(32) },
+      }),
     );
+    send(fd, Uint8Array.from([...sessionOpening(), ...hello]));
     const buf = new Uint8Array(4096);
     const n = await recvSoon(fd, buf);
     expect(decodePeerFrame(buf.subarray(4, n)).kind).toBe('challenge');
-    const attach = {
-      proof: new Uint8Array(32).fill(0xee),
+    // A wrong proof, then an offer naming an endpoint: neither is answered.
+    send(
+      fd,
+      frame(encodePeerFrame({ kind: 'join', join: { proof: new Uint8Array(32).fill(0xee) } })),
+    );
+    const offer = {
+      ticket: new Uint8Array(16),
       from: { process: proc(9n, 1), conn: 1 },
       to: { process: proc(2n, 20), conn: 1 },
       placementVersion: 0n,
       drained: new Uint8Array(0),
     };
-    send(fd, frame(encodePeerFrame({ kind: 'attach', attach })));
-    // No Refused frame, no byte: the connection is reset.
+    send(fd, frame(encodePeerFrame({ kind: 'offers', offers: [offer] })));
+    // No Joined frame, no byte: the connection is reset.
     const answer = await recvSoon(fd, buf).catch(
       (err) => (err as { errnoName?: string }).errnoName,
     );
