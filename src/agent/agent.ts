@@ -71,6 +71,7 @@ class Agent implements RunningAgent {
       onSettled: (task) => this.#recordSettled(task),
       onRestoreDone: (restore) => this.#recordRestoreDone(restore),
       onHandshake: (seconds) => this.metrics.handshakeSeconds.observe(seconds),
+      onSession: (side) => this.metrics.peerSessions.inc({ side }),
       onQuery: () => this.captures.manifests(),
     });
     this.captures = new CaptureBook({

@@ -5,7 +5,10 @@
  * - `rewire_restores_total{result}`: restores finished, by result (done, partial, failed,
  *   cancelled)
  * - `rewire_endpoints_total{result}`: endpoints finished, by result (live, dead, failed)
- * - `rewire_handshake_duration_seconds`: peer handshakes, from connect to authenticated
+ * - `rewire_handshake_duration_seconds`: connections offered to peer agents, from the offer to
+ *   the peer's answer
+ * - `rewire_peer_sessions_total{side}`: authenticated sessions with peer agents opened, by
+ *   side (dialed, accepted); one session carries every connection between two agents
  * - `rewire_restore_duration_seconds`: restores, from start to the last endpoint finished
  * - `rewire_peers{state}`: peer agents by state (unknown, reachable, unreachable, departed)
  * - `rewire_fds_held`: restored fds held for processes that have not claimed them yet
@@ -26,6 +29,7 @@ export interface AgentMetrics {
   restores: Counter<'result'>;
   endpoints: Counter<'result'>;
   handshakeSeconds: Histogram;
+  peerSessions: Counter<'side'>;
   restoreSeconds: Histogram;
   peers: Gauge<'state'>;
   fdsHeld: Gauge;
@@ -58,8 +62,13 @@ export function createAgentMetrics(version = rewireVersion, arch = process.arch)
     }),
     handshakeSeconds: registry.histogram({
       name: 'rewire_handshake_duration_seconds',
-      help: 'Time from connect to an authenticated peer handshake',
+      help: 'Time from offering a connection to a peer agent to its answer',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    }),
+    peerSessions: registry.counter({
+      name: 'rewire_peer_sessions_total',
+      help: 'Authenticated sessions with peer agents opened, by side',
+      labelNames: ['side'],
     }),
     restoreSeconds: registry.histogram({
       name: 'rewire_restore_duration_seconds',
@@ -78,5 +87,6 @@ export function createAgentMetrics(version = rewireVersion, arch = process.arch)
   };
   for (const result of restoreResults) metrics.restores.inc({ result }, 0);
   for (const result of endpointResults) metrics.endpoints.inc({ result }, 0);
+  for (const side of ['dialed', 'accepted']) metrics.peerSessions.inc({ side }, 0);
   return metrics;
 }

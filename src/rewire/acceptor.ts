@@ -49,6 +49,8 @@ export interface AcceptContext {
   log: Logger;
   /** A peer agent asked for this node's captures (the cluster map): the manifests to send. */
   onQuery?: (node: bigint) => Promise<Manifest[]>;
+  /** A session with the agent of `node` opened. */
+  onSession?: (side: 'accepted', node: bigint) => void;
 }
 
 /** Data connections held for offers not yet seen, at most (strangers cannot pile up fds). */
@@ -195,6 +197,7 @@ export class Acceptor {
     const session = new AcceptorSession(ch, dialerNode);
     this.#sessions.add(session);
     log.debug('peer.session_opened', { node: dialerNode });
+    this.ctx.onSession?.('accepted', dialerNode);
     try {
       for (;;) {
         const f = decodePeerFrame(await ch.next(Infinity, 'offers'));

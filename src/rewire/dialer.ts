@@ -47,8 +47,10 @@ export interface DialContext {
   placement: PlacementStore;
   reactor: Reactor;
   hs: HandshakeContext;
-  /** A handshake finished, with its duration in seconds and its result. */
+  /** An offer was answered, with the seconds it took and the answer (accepted, refused). */
   onHandshake?: (seconds: number, result: string) => void;
+  /** A session with the agent of `node` opened. */
+  onSession?: (side: 'dialed', node: bigint) => void;
 }
 
 /** One dial attempt: a final outcome, or a problem (with its code) worth another try. */
@@ -156,6 +158,7 @@ export class Dialer {
       close(fd);
       throw err;
     }
+    this.ctx.onSession?.('dialed', node.nodeId);
     return new DialerSession(ch, node.nodeId);
   }
 

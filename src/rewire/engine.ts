@@ -29,6 +29,8 @@ export interface EngineEvents {
   onSettled?: (task: EndpointTask) => void;
   /** A handshake finished, with its duration in seconds and its result. */
   onHandshake?: (seconds: number, result: string) => void;
+  /** An authenticated session with the agent of `node` opened, dialed by us or accepted. */
+  onSession?: (side: 'dialed' | 'accepted', node: bigint) => void;
   /** A peer agent asked for this node's captures (the cluster map): the manifests to send. */
   onQuery?: (node: bigint) => Promise<Manifest[]>;
 }
@@ -56,8 +58,23 @@ export class RewireEngine {
       nodeId: config.nodeId,
       maxFrameBytes: config.maxFrameBytes,
     };
-    this.#dialer = new Dialer({ config, placement, reactor, hs, onHandshake: events.onHandshake });
-    this.#acceptor = new Acceptor({ config, placement, reactor, hs, log, onQuery: events.onQuery });
+    this.#dialer = new Dialer({
+      config,
+      placement,
+      reactor,
+      hs,
+      onHandshake: events.onHandshake,
+      onSession: events.onSession,
+    });
+    this.#acceptor = new Acceptor({
+      config,
+      placement,
+      reactor,
+      hs,
+      log,
+      onQuery: events.onQuery,
+      onSession: events.onSession,
+    });
   }
 
   /** Binds the peer listener and starts accepting other agents. Returns the bound port. */

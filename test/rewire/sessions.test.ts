@@ -1,0 +1,167 @@
+/**
+ * Sessions between agents (src/rewire/peer-session.ts): every connection between two agents
+ * is offered on one authenticated session, each data connection opens with a ticket offered
+ * on it, and an agent never hands on a connection that no authenticated agent named.
+ */
+import { expect, test } from 'bun:test';
+
+import { close, connect, recv, send, socket } from '../../ffi/index.ts';
+import type { RunningAgent } from '../../src/agent/agent.ts';
+import type { ProcessId } from '../../src/model/types.ts';
+import type { Restore } from '../../src/rewire/restore.ts';
+import { ticketOpening } from '../../src/wire/opening.ts';
+import { agentsPerTest, endpoint, manifest, openFdCount, place, proc } from '../helpers/cluster.ts';
+
+const agents = agentsPerTest();
+
+/** The value of `rewire_peer_sessions_total{side}` on `agent`. */
+function sessions(agent: RunningAgent, side: 'dialed' | 'accepted'): number {
+  const line = agent
+    .metricsText()
+    .split('\n')
+    .find((l) => l.startsWith(`rewire_peer_sessions_total{side="${side}"}`));
+  if (!line) throw new Error(`no rewire_peer_sessions_total{side="${side}"} in the metrics`);
+  return Number(line.split(' ').at(-1));
+}
+
+/**
+ * Restores `n` connections between P (on `a`) and Q (on `b`): P dials the even ones, Q the
+ * odd ones, so each agent dials and accepts.
+ */
+async function restoreMany(
+  a: RunningAgent,
+  b: RunningAgent,
+  P: ProcessId,
+  Q: ProcessId,
+  n: number,
+): Promise<[Restore, Restore]> {
+  const conns = Array.from({ length: n }, (_, i) => i + 1);
+  const role = (dials: boolean) => (dials ? 'connect' : 'accept');
+  const rp = a.engine.start(
+    manifest(
+      P,
+      conns.map((c) => endpoint(P, c, role(c % 2 === 0), [Q, c])),
+    ),
+  );
+  const rq = b.engine.start(
+    manifest(
+      Q,
+      conns.map((c) => endpoint(Q, c, role(c % 2 === 1), [P, c])),
+    ),
+  );
+  await Promise.all([rp.whenDone(), rq.whenDone()]);
+  return [rp, rq];
+}
+
+function closeAll(restores: Restore[]): void {
+  for (const r of restores) r.dispose();
+}
+
+test('every connection between two agents is offered on one session each way', async () => {
+  const [a, b] = (await agents.start([1n, 2n])) as [RunningAgent, RunningAgent];
+  const P = proc(1n, 10);
+  const Q = proc(2n, 20);
+  place(agents.current, 1n, [
+    [P, 1n],
+    [Q, 2n],
+  ]);
+  const restores = await restoreMany(a, b, P, Q, 300);
+  try {
+    for (const r of restores)
+      expect(r.counts()).toEqual({ pending: 0, live: 300, dead: 0, failed: 0 });
+    expect([sessions(a, 'dialed'), sessions(a, 'accepted')]).toEqual([1, 1]);
+    expect([sessions(b, 'dialed'), sessions(b, 'accepted')]).toEqual([1, 1]);
+  } finally {
+    closeAll(restores);
+  }
+});
+
+test('an idle session is closed, and the next restore opens a new one', async () => {
+  const [a, b] = (await agents.start([1n, 2n])) as [RunningAgent, RunningAgent];
+  const P = proc(1n, 10);
+  const Q = proc(2n, 20);
+  place(agents.current, 1n, [
+    [P, 1n],
+    [Q, 2n],
+  ]);
+  const before = openFdCount();
+  const first = await restoreMany(a, b, P, Q, 4);
+  closeAll(first);
+  // Both sessions close after their idle time; the agents hold no fd for them.
+  const deadline = Date.now() + 5000;
+  while (openFdCount() > before && Date.now() < deadline) await Bun.sleep(50);
+  expect(openFdCount()).toBe(before);
+
+  const P2 = proc(1n, 11);
+  const Q2 = proc(2n, 21);
+  place(agents.current, 2n, [
+    [P2, 1n],
+    [Q2, 2n],
+  ]);
+  const second = await restoreMany(a, b, P2, Q2, 4);
+  try {
+    for (const r of second) expect(r.counts().live).toBe(4);
+    expect([sessions(a, 'dialed'), sessions(b, 'dialed')]).toEqual([2, 2]);
+  } finally {
+    closeAll(second);
+  }
+});
+
+test('with one dial at a time, every connection still goes through', async () => {
+  const [a, b] = (await agents.start([1n, 2n], () => ({ dialConcurrency: 1 }))) as [
+    RunningAgent,
+    RunningAgent,
+  ];
+  const P = proc(1n, 10);
+  const Q = proc(2n, 20);
+  place(agents.current, 1n, [
+    [P, 1n],
+    [Q, 2n],
+  ]);
+  const restores = await restoreMany(a, b, P, Q, 40);
+  try {
+    for (const r of restores) expect(r.counts().live).toBe(40);
+  } finally {
+    closeAll(restores);
+  }
+});
+
+test('a data connection whose ticket no session offered is reset at the handshake deadline', async () => {
+  const [b] = (await agents.start([2n], () => ({
+    deadlines: { connectMs: 1000, handshakeMs: 500, restoreMs: 2000 },
+  }))) as [RunningAgent];
+  const fd = socket('inet', 'stream', { nonblock: true });
+  try {
+    connect(fd, { family: 'inet', address: '127.0.0.1', port: b.peerPort });
+    const started = Date.now();
+    let sent = -1;
+    while (sent < 0 && Date.now() - started < 2000) {
+      sent = send(fd, ticketOpening(crypto.getRandomValues(new Uint8Array(16))));
+      if (sent < 0) await Bun.sleep(5);
+    }
+    expect(sent).toBe(20);
+    // Held while an offer might still come, then reset; never a byte back.
+    const outcome = await recvWithin(fd, 5000);
+    expect(outcome).toBe('ECONNRESET');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+  } finally {
+    close(fd);
+  }
+});
+
+/** What a recv on `fd` ends with, polling (the agents run in this thread): an errno name or 'eof'. */
+async function recvWithin(fd: number, ms: number): Promise<string> {
+  const buf = new Uint8Array(64);
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      const n = recv(fd, buf);
+      if (n === 0) return 'eof';
+      if (n > 0) return `${n} bytes`;
+    } catch (err) {
+      return (err as { errnoName?: string }).errnoName ?? String(err);
+    }
+    await Bun.sleep(10);
+  }
+  return 'nothing';
+}
