@@ -43,11 +43,9 @@ export function socket(
   flags: CreateFlags = {},
   protocol = 0,
 ): number {
-  const detail = `${family}, ${type}`;
-  return check(sym.socket(familyNumbers[family], typeWithFlags(type, flags), protocol), {
-    syscall: 'socket',
-    detail,
-  });
+  const ret = sym.socket(familyNumbers[family], typeWithFlags(type, flags), protocol);
+  if (ret >= 0) return ret;
+  return check(ret, { syscall: 'socket', detail: `${family}, ${type}` });
 }
 
 /** socketpair(2) (AF_UNIX). Returns both fds, owned by the caller. */
@@ -106,16 +104,18 @@ export function acceptFd(fd: number, flags: CreateFlags = {}): number {
 
 /**
  * connect(2). Returns `true` when connected, `false` when a non-blocking connect is in
- * progress (EINPROGRESS): wait for the fd to be writable, then read `socketError`.
+ * progress (EINPROGRESS): wait for the fd to be writable, then read `socketError`. `encoded`
+ * may carry `encodeSockAddr(addr)` made once for many connects to the same address.
  */
-export function connect(fd: number, addr: SockAddr): boolean {
-  const { buf, len } = encodeSockAddr(addr);
-  const ret = checkTolerating(
-    sym.connect(fd, buf, len),
-    { syscall: 'connect', fd, detail: formatSockAddr(addr) },
-    [Errno.EINPROGRESS, Errno.EAGAIN],
-  );
-  return ret >= 0;
+export function connect(
+  fd: number,
+  addr: SockAddr,
+  encoded: { buf: Uint8Array; len: number } = encodeSockAddr(addr),
+): boolean {
+  const ret = sym.connect(fd, encoded.buf, encoded.len);
+  if (ret >= 0) return true;
+  const context = { syscall: 'connect', fd, detail: formatSockAddr(addr) };
+  return checkTolerating(ret, context, [Errno.EINPROGRESS, Errno.EAGAIN]) >= 0;
 }
 
 /** shutdown(2). */

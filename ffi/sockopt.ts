@@ -112,9 +112,13 @@ export function optionSpec(name: string): OptionSpec {
   return spec;
 }
 
+const BY_NUMBER = new Map<number, OptionSpec>(
+  Object.values(OPTIONS).map((o) => [o.level * 0x10000 + o.optname, o]),
+);
+
 /** The spec of a (level, optname) pair, or undefined when rewire has no name for it. */
 export function optionByNumber(level: number, optname: number): OptionSpec | undefined {
-  return Object.values(OPTIONS).find((o) => o.level === level && o.optname === optname);
+  return BY_NUMBER.get(level * 0x10000 + optname);
 }
 
 function label(level: number, optname: number): string {
@@ -126,21 +130,16 @@ function label(level: number, optname: number): string {
 export function getSockOptRaw(fd: number, level: number, optname: number, size = 64): Uint8Array {
   const buf = new Uint8Array(size);
   const len = new Uint32Array([size]);
-  check(sym.getsockopt(fd, level, optname, buf, len), {
-    syscall: 'getsockopt',
-    fd,
-    detail: label(level, optname),
-  });
+  const ret = sym.getsockopt(fd, level, optname, buf, len);
+  // The error's wording is made only when there is an error (this runs per restored socket).
+  if (ret < 0) check(ret, { syscall: 'getsockopt', fd, detail: label(level, optname) });
   return buf.slice(0, len[0]);
 }
 
 /** setsockopt(2) with raw value bytes. */
 export function setSockOptRaw(fd: number, level: number, optname: number, value: Uint8Array): void {
-  check(sym.setsockopt(fd, level, optname, value, value.length), {
-    syscall: 'setsockopt',
-    fd,
-    detail: label(level, optname),
-  });
+  const ret = sym.setsockopt(fd, level, optname, value, value.length);
+  if (ret < 0) check(ret, { syscall: 'setsockopt', fd, detail: label(level, optname) });
 }
 
 /** Reads an int option by name. */

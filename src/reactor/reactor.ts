@@ -114,9 +114,9 @@ export class Reactor {
   #state(fd: number): FdState {
     let state = this.#fds.get(fd);
     if (state) return state;
+    epollCtl(this.#epfd, 'add', fd, INTEREST);
     state = { readReady: false, writeReady: false };
     this.#fds.set(fd, state);
-    epollCtl(this.#epfd, 'add', fd, INTEREST);
     return state;
   }
 
@@ -124,14 +124,24 @@ export class Reactor {
     if (this.#closed)
       return Promise.reject(new DeadlineError('Cannot wait: the reactor is closed'));
     if (this.#broken) return Promise.reject(new DeadlineError(this.#broken));
-    const state = this.#state(fd);
+    let state: FdState;
+    try {
+      state = this.#state(fd);
+    } catch (err) {
+      // An fd epoll cannot watch (closed, or a regular file): the wait fails, it does not throw.
+      return Promise.reject(err as Error);
+    }
     const flag = dir === 'read' ? 'readReady' : 'writeReady';
     if (state[flag]) {
       state[flag] = false;
       return Promise.resolve();
     }
     if (state.oneShot && !state.armed) {
-      epollCtl(this.#epfd, state.registered ? 'mod' : 'add', fd, ONE_READ);
+      try {
+        epollCtl(this.#epfd, state.registered ? 'mod' : 'add', fd, ONE_READ);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
       state.registered = true;
       state.armed = true;
     }

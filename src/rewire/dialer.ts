@@ -10,7 +10,7 @@
  */
 import { isIPv6 } from 'node:net';
 
-import { close, connect, send, socket } from '../../ffi/index.ts';
+import { close, connect, encodeSockAddr, send, socket, type SockAddr } from '../../ffi/index.ts';
 import type { AgentConfig } from '../config/types.ts';
 import { RewireError, SyscallError } from '../errors.ts';
 import type { EndpointId, NodeInfo } from '../model/types.ts';
@@ -70,6 +70,7 @@ export class Dialer {
   readonly #slots: Semaphore;
   /** Open (or opening) sessions by node id and address. */
   readonly #sessions = new Map<string, Promise<DialerSession>>();
+  readonly #addresses = new Map<string, { buf: Uint8Array; len: number }>();
 
   constructor(readonly ctx: DialContext) {
     this.#slots = new Semaphore(ctx.config.dialConcurrency);
@@ -86,6 +87,17 @@ export class Dialer {
     } finally {
       release();
     }
+  }
+
+  /** The sockaddr bytes of an agent's address, made once per address. */
+  #encodedAddress(address: SockAddr & { address: string; port: number }): {
+    buf: Uint8Array;
+    len: number;
+  } {
+    const key = `${address.address}|${address.port}`;
+    let encoded = this.#addresses.get(key);
+    if (!encoded) this.#addresses.set(key, (encoded = encodeSockAddr(address)));
+    return encoded;
   }
 
   /** Closes every session; offers waiting on them fail. */
@@ -185,7 +197,8 @@ export class Dialer {
       // A connect in progress is not waited for: the record's send waits for room to write,
       // which comes when the connection is up (on loopback it already is), and a refused
       // connection surfaces as that send's error.
-      connect(fd, { family, address: node.address, port: node.port });
+      const address = { family, address: node.address, port: node.port } as const;
+      connect(fd, address, this.#encodedAddress(address));
       const ticket = crypto.getRandomValues(new Uint8Array(TICKET_BYTES));
       const record = ticketOpening(ticket);
       if (send(fd, record) !== record.length) {

@@ -3,9 +3,10 @@
  * connection (found by its ticket) and the offer that names it. A value put before anyone
  * takes it is held until its expiry; a take waits until its deadline. Values never taken are
  * given to `dispose` (which closes the fd), at expiry or on `clear`. At most `maxHeld` values
- * are held at once: beyond that `put` refuses, so strangers cannot pile up fds.
+ * are held at once: beyond that `put` refuses, so strangers cannot pile up fds. Deadlines and
+ * expiries are checked every 100 ms, so a wait may last up to that much longer.
  */
-import { DeadlineError } from '../errors.ts';
+import { CancelledError, DeadlineError, ProtocolError } from '../errors.ts';
 
 interface Held<V> {
   value: V;
@@ -64,7 +65,9 @@ export class Rendezvous<V> {
       return Promise.resolve(held.value);
     }
     if (this.#waiting.has(key)) {
-      return Promise.reject(new Error(`Cannot wait for ${what}: something waits for it already`));
+      return Promise.reject(
+        new ProtocolError(`Cannot wait for ${what}: something waits for it already`),
+      );
     }
     return new Promise<V>((resolve, reject) => {
       this.#waiting.set(key, { resolve, reject, expires: deadline, what });
@@ -82,7 +85,7 @@ export class Rendezvous<V> {
     const waiter = this.#waiting.get(key);
     if (waiter) {
       this.#waiting.delete(key);
-      waiter.reject(new DeadlineError(`Stopped waiting for ${waiter.what}: ${reason}`));
+      waiter.reject(new CancelledError(`Stopped waiting for ${waiter.what}: ${reason}`));
     }
   }
 

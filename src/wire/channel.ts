@@ -66,7 +66,14 @@ export class FrameChannel {
         this.fail(err as Error);
         throw err;
       }
-      if (n < 0) await this.reactor.readable(this.fd, deadline, what);
+      if (n < 0) {
+        try {
+          await this.reactor.readable(this.fd, deadline, what);
+        } catch (err) {
+          // A failure on the writing side ends this wait too: report that failure.
+          throw this.#failure ?? err;
+        }
+      }
     }
   }
 
@@ -85,17 +92,27 @@ export class FrameChannel {
   /** Resolves when everything queued has been sent; rejects if the channel fails first. */
   async flushed(deadline: number): Promise<void> {
     while (this.#outbox.length > 0 && !this.#failure) {
-      if (Date.now() >= deadline) throw new DeadlineError('Timed out sending a session frame');
-      await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+      const ms = deadline - Date.now();
+      if (ms <= 0) throw new DeadlineError('Timed out sending a session frame');
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#drainWaiters.push(resolve);
+        timer = setTimeout(resolve, ms);
+      });
+      clearTimeout(timer);
     }
     if (this.#failure) throw this.#failure;
   }
 
-  /** Fails the channel with `err` (the first failure is kept); the owner closes the fd. */
+  /**
+   * Fails the channel with `err` (the first failure is kept) and ends its pending waits, which
+   * report `err`; the owner closes the fd.
+   */
   fail(err: Error): void {
     if (this.#failure) return;
     this.#failure = err;
     this.#outbox.length = 0;
+    this.reactor.forget(this.fd);
     for (const listener of this.#failListeners.splice(0)) listener(err);
     for (const wake of this.#drainWaiters.splice(0)) wake();
   }

@@ -64,7 +64,12 @@ export function parseOpening(buf: Uint8Array): Opening {
       'Connection to the rewire port did not open with a rewire record (RWS2 or RWT2): not a rewire agent of this protocol version',
     );
   }
-  if (buf[2] === SESSION_MAGIC[2]) return { kind: 'session' };
+  if (buf[2] === SESSION_MAGIC[2]) {
+    if (buf.subarray(MAGIC_BYTES, OPENING_BYTES).some((b) => b !== 0)) {
+      throw new ProtocolError('Session opening record has non-zero bytes after RWS2');
+    }
+    return { kind: 'session' };
+  }
   return { kind: 'ticket', ticket: buf.slice(MAGIC_BYTES, MAGIC_BYTES + TICKET_BYTES) };
 }
 

@@ -184,7 +184,9 @@ describe('peer frames', () => {
     const frame = bytes(0x5a, answers.length, ...answers);
 
     const err = decodeError(() => decodePeerFrame(frame));
-    expect(err.message).toBe('Cannot decode peer frame: answers[0] has neither accepted nor refused');
+    expect(err.message).toBe(
+      'Cannot decode peer frame: answers[0] has neither accepted nor refused',
+    );
   });
 
   test('rejects garbage bytes with EFRAME', () => {

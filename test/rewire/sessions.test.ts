@@ -4,13 +4,14 @@
  * on it, and an agent never hands on a connection that no authenticated agent named.
  */
 import { expect, test } from 'bun:test';
+import { readdirSync, readlinkSync } from 'node:fs';
 
 import { close, connect, recv, send, socket } from '../../ffi/index.ts';
 import type { RunningAgent } from '../../src/agent/agent.ts';
 import type { ProcessId } from '../../src/model/types.ts';
 import type { Restore } from '../../src/rewire/restore.ts';
 import { ticketOpening } from '../../src/wire/opening.ts';
-import { agentsPerTest, endpoint, manifest, openFdCount, place, proc } from '../helpers/cluster.ts';
+import { agentsPerTest, endpoint, manifest, place, proc } from '../helpers/cluster.ts';
 
 const agents = agentsPerTest();
 
@@ -53,6 +54,20 @@ async function restoreMany(
   return [rp, rq];
 }
 
+/**
+ * The sockets this process holds. (Counting every fd would also count the event loops that
+ * the agents' poller threads make as they start.)
+ */
+function openSockets(): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
+    } catch {
+      return false; // closed in the meantime
+    }
+  }).length;
+}
+
 function closeAll(restores: Restore[]): void {
   for (const r of restores) r.dispose();
 }
@@ -84,13 +99,13 @@ test('an idle session is closed, and the next restore opens a new one', async ()
     [P, 1n],
     [Q, 2n],
   ]);
-  const before = openFdCount();
+  const before = openSockets();
   const first = await restoreMany(a, b, P, Q, 4);
   closeAll(first);
-  // Both sessions close after their idle time; the agents hold no fd for them.
+  // Both sessions close after their idle time; the agents hold no socket for them.
   const deadline = Date.now() + 5000;
-  while (openFdCount() > before && Date.now() < deadline) await Bun.sleep(50);
-  expect(openFdCount()).toBe(before);
+  while (openSockets() > before && Date.now() < deadline) await Bun.sleep(50);
+  expect(openSockets()).toBeLessThanOrEqual(before);
 
   const P2 = proc(1n, 11);
   const Q2 = proc(2n, 21);
