@@ -34,7 +34,7 @@ import type { PlacementStore } from '../placement/store.ts';
 import type { Reactor } from '../reactor/reactor.ts';
 import { FrameChannel } from '../wire/channel.ts';
 import { ticketKey } from '../wire/opening.ts';
-import { readOpening, writeAll } from '../wire/stream.ts';
+import { readOpening, sendAll } from '../wire/stream.ts';
 import { acceptorHandshake, type HandshakeContext } from './peer-handshake.ts';
 import { AcceptorSession } from './peer-session.ts';
 import { Rendezvous } from './rendezvous.ts';
@@ -252,7 +252,9 @@ export class Acceptor {
       this.#tickets.cancel(ticket, message);
       session.answer({ ticket: offer.ticket, refused: { code, message } });
     };
-    const task = await this.#matchInbound(offer.to, deadline);
+    // Usually the endpoint is registered and its data connection is in: no wait at all.
+    const task =
+      this.#awaiting.get(endpointKey(offer.to)) ?? (await this.#matchInbound(offer.to, deadline));
     const refusal = task
       ? this.#checkPeer(task, offer.from, session.dialerNode, offer.placementVersion)
       : unknownEndpoint(offer.to);
@@ -273,12 +275,14 @@ export class Acceptor {
     const matched = task!;
     // The endpoint is spoken for while its data connection comes.
     this.#awaiting.delete(matched.key);
-    let fd: number;
-    try {
-      fd = await this.#tickets.take(ticket, deadline, `the data connection of '${matched.key}'`);
-    } catch (err) {
-      this.#release(matched, (err as Error).message);
-      return refuse('EDEADLINE', (err as Error).message);
+    let fd = this.#tickets.tryTake(ticket);
+    if (fd === undefined) {
+      try {
+        fd = await this.#tickets.take(ticket, deadline, `the data connection of '${matched.key}'`);
+      } catch (err) {
+        this.#release(matched, (err as Error).message);
+        return refuse('EDEADLINE', (err as Error).message);
+      }
     }
     if (!session.open) {
       this.#reset(fd);
@@ -293,9 +297,8 @@ export class Acceptor {
       const refill = towardPeer(offer.drained, matched.endpoint);
       if (refill.length > 0) {
         growSendBuffer(fd, refill.length);
-        if (send(fd, refill) !== refill.length) {
-          await writeAll(this.ctx.reactor, fd, refill, deadline, `${refill.length} drained bytes`);
-        }
+        const rest = sendAll(this.ctx.reactor, fd, refill, deadline, 'drained bytes');
+        if (rest) await rest;
       }
       const family = isIPv6(this.ctx.config.listen.address) ? 'inet6' : 'inet';
       const report = finishSocketState(fd, matched.endpoint, family, matched.pids());

@@ -18,7 +18,7 @@ import type { PlacementStore } from '../placement/store.ts';
 import type { Reactor } from '../reactor/reactor.ts';
 import { FrameChannel } from '../wire/channel.ts';
 import { ticketOpening, TICKET_BYTES } from '../wire/opening.ts';
-import { writeAll } from '../wire/stream.ts';
+import { sendAll } from '../wire/stream.ts';
 import {
   connectToAgent,
   expectAfterProof,
@@ -71,6 +71,8 @@ export class Dialer {
   /** Open (or opening) sessions by node id and address. */
   readonly #sessions = new Map<string, Promise<DialerSession>>();
   readonly #addresses = new Map<string, { buf: Uint8Array; len: number }>();
+  /** The open session by node, found without waiting (the common case). */
+  readonly #open = new Map<bigint, DialerSession>();
 
   constructor(readonly ctx: DialContext) {
     this.#slots = new Semaphore(ctx.config.dialConcurrency);
@@ -106,6 +108,7 @@ export class Dialer {
       opening.then((s) => s.close('this agent is stopping')).catch(() => {});
     }
     this.#sessions.clear();
+    this.#open.clear();
   }
 
   async #dialUntilDeadline(task: EndpointTask, peer: PeerNow): Promise<Outcome> {
@@ -171,7 +174,7 @@ export class Dialer {
       throw err;
     }
     this.ctx.onSession?.('dialed', node.nodeId);
-    return new DialerSession(ch, node.nodeId);
+    return new DialerSession(ch, node.nodeId, `${node.address}|${node.port}`);
   }
 
   /** One attempt: a data connection offered on the session; an outcome, or a retryable problem. */
@@ -182,11 +185,14 @@ export class Dialer {
       task.restore.deadline,
       Date.now() + 2 * this.ctx.config.deadlines.handshakeMs,
     );
-    let session: DialerSession;
-    try {
-      session = await this.#session(node, deadline);
-    } catch (err) {
-      return classifyDialError(err, peer.node);
+    let session = this.#open.get(node.nodeId);
+    if (!session || session.closed || !sameAddress(session, node)) {
+      try {
+        session = await this.#session(node, deadline);
+      } catch (err) {
+        return classifyDialError(err, peer.node);
+      }
+      this.#open.set(node.nodeId, session);
     }
     const family = isIPv6(node.address) ? 'inet6' : 'inet';
     const fd = socket(family, 'stream', { nonblock: true });
@@ -201,9 +207,8 @@ export class Dialer {
       connect(fd, address, this.#encodedAddress(address));
       const ticket = crypto.getRandomValues(new Uint8Array(TICKET_BYTES));
       const record = ticketOpening(ticket);
-      if (send(fd, record) !== record.length) {
-        await writeAll(this.ctx.reactor, fd, record, connectDeadline, 'the data connection record');
-      }
+      const rest = sendAll(this.ctx.reactor, fd, record, connectDeadline, 'the connection record');
+      if (rest) await rest;
       const started = performance.now();
       const answer = await session.offer(
         {
@@ -228,7 +233,8 @@ export class Dialer {
       const refill = towardPeer(answer.accepted.drained, task.endpoint);
       if (refill.length > 0) {
         growSendBuffer(fd, refill.length);
-        await writeAll(this.ctx.reactor, fd, refill, deadline, `${refill.length} drained bytes`);
+        const rest = sendAll(this.ctx.reactor, fd, refill, deadline, 'drained bytes');
+        if (rest) await rest;
       }
       const report = finishSocketState(fd, task.endpoint, family, task.pids(), early);
       handed = true;
@@ -251,6 +257,11 @@ export class Dialer {
       if (!handed) close(fd);
     }
   }
+}
+
+/** Whether `session` was opened with `node`'s current address. */
+function sameAddress(session: DialerSession, node: NodeInfo): boolean {
+  return session.address === `${node.address}|${node.port}`;
 }
 
 /** Errors that mean the TCP connection to the peer agent was never made. */

@@ -77,6 +77,8 @@ export class DialerSession {
   constructor(
     readonly ch: FrameChannel,
     readonly node: bigint,
+    /** The agent's address and port, as `address|port`. */
+    readonly address: string,
   ) {
     this.#offers = new Batch((offers) => ch.write(encodePeerFrame({ kind: 'offers', offers })));
     ch.onFail((err) => this.#end(lostError(err, node)));

@@ -57,6 +57,14 @@ export class Rendezvous<V> {
     return true;
   }
 
+  /** The value held under `key`, taken now, or undefined when none is held. */
+  tryTake(key: string): V | undefined {
+    const held = this.#held.get(key);
+    if (!held) return undefined;
+    this.#held.delete(key);
+    return held.value;
+  }
+
   /** The value put under `key`, now or by `deadline` (then a DeadlineError naming `what`). */
   take(key: string, deadline: number, what: string): Promise<V> {
     const held = this.#held.get(key);

@@ -48,8 +48,8 @@ export function openingStartsWell(buf: Uint8Array, n: number): boolean {
   let session = true;
   let ticket = true;
   for (let i = 0; i < m; i++) {
-    session &&= buf[i] === SESSION_MAGIC[i];
-    ticket &&= buf[i] === TICKET_MAGIC[i];
+    if (buf[i] !== SESSION_MAGIC[i]) session = false;
+    if (buf[i] !== TICKET_MAGIC[i]) ticket = false;
   }
   return session || ticket;
 }
@@ -65,8 +65,10 @@ export function parseOpening(buf: Uint8Array): Opening {
     );
   }
   if (buf[2] === SESSION_MAGIC[2]) {
-    if (buf.subarray(MAGIC_BYTES, OPENING_BYTES).some((b) => b !== 0)) {
-      throw new ProtocolError('Session opening record has non-zero bytes after RWS2');
+    for (let i = MAGIC_BYTES; i < OPENING_BYTES; i++) {
+      if (buf[i] !== 0) {
+        throw new ProtocolError('Session opening record has non-zero bytes after RWS2');
+      }
     }
     return { kind: 'session' };
   }

@@ -30,6 +30,22 @@ async function recvSome(
   }
 }
 
+/**
+ * Sends all of `data` to `fd`: returns undefined when it went out at once (the usual case, with
+ * no promise to wait for), or the promise of writing the rest.
+ */
+export function sendAll(
+  reactor: Reactor,
+  fd: number,
+  data: Uint8Array,
+  deadline: number,
+  what = 'data',
+): Promise<void> | undefined {
+  const n = send(fd, data);
+  if (n === data.length) return undefined;
+  return writeAll(reactor, fd, n > 0 ? data.subarray(n) : data, deadline, what);
+}
+
 /** Writes all of `data` to `fd`. */
 export async function writeAll(
   reactor: Reactor,

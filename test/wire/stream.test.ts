@@ -3,9 +3,9 @@ import { describe, expect, test } from 'bun:test';
 import { send, shutdown } from '../../ffi/index.ts';
 import { ProtocolError } from '../../src/errors.ts';
 import { sessionOpening, ticketOpening } from '../../src/wire/opening.ts';
-import { readOpening } from '../../src/wire/stream.ts';
+import { readOpening, sendAll } from '../../src/wire/stream.ts';
 import { rejection, watch } from '../helpers/waits.ts';
-import { ascii, pattern, recvNow, socketsPerTest } from './helpers.ts';
+import { ascii, pattern, recvExactly, recvNow, socketsPerTest } from './helpers.ts';
 
 const sockets = socketsPerTest();
 
@@ -108,5 +108,30 @@ describe('readOpening', () => {
     expect(err.message).toContain('the opening record');
     expect(Date.now() - started).toBeGreaterThanOrEqual(90);
     expect(Date.now() - started).toBeLessThan(SOON_MS);
+  });
+});
+
+describe('sendAll', () => {
+  test('sends small data at once, with nothing to wait for', () => {
+    const [a, b] = sockets.pair();
+
+    const rest = sendAll(sockets.reactor, a, ascii('hello'), Date.now() + SOON_MS);
+
+    expect(rest).toBeUndefined();
+    expect(recvNow(b, 16)).toEqual(ascii('hello'));
+  });
+
+  test('sends data larger than the socket buffer exactly once, in order, as the reader drains it', async () => {
+    const [a, b] = sockets.pair();
+    const data = pattern(1 << 20, 3);
+
+    const rest = sendAll(sockets.reactor, a, data, Date.now() + SOON_MS, 'test bytes');
+    expect(rest).toBeInstanceOf(Promise);
+    const got = await recvExactly(sockets.reactor, b, data.length, Date.now() + SOON_MS);
+    await rest;
+
+    expect(got.length).toBe(data.length);
+    expect(Buffer.compare(got, data)).toBe(0);
+    expect(recvNow(b, 16).length).toBe(0);
   });
 });
