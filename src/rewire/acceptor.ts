@@ -248,11 +248,24 @@ export class Acceptor {
   async #handleOffer(session: AcceptorSession, offer: Offer): Promise<void> {
     const ticket = ticketKey(offer.ticket);
     const deadline = Date.now() + this.ctx.config.deadlines.handshakeMs;
-    const refuse = (code: string, message: string) => {
-      this.#tickets.cancel(ticket, message);
+    const refuse = (code: string, message: string, fd?: number) => {
+      if (fd === undefined) this.#tickets.cancel(ticket, message);
+      else this.#reset(fd);
       session.answer({ ticket: offer.ticket, refused: { code, message } });
     };
-    // Usually the endpoint is registered and its data connection is in: no wait at all.
+    // The data connection first: once taken it is held here for as long as the endpoint takes
+    // to register. Usually both are there already and nothing waits.
+    let fd = this.#tickets.tryTake(ticket);
+    if (fd === undefined) {
+      const to = endpointKey(offer.to);
+      try {
+        fd = await this.#tickets.take(ticket, deadline, `the data connection offered for '${to}'`);
+      } catch (err) {
+        const waiting = this.#awaiting.get(to);
+        if (waiting) waiting.lastProblem = (err as Error).message;
+        return refuse('EDEADLINE', (err as Error).message);
+      }
+    }
     const task =
       this.#awaiting.get(endpointKey(offer.to)) ?? (await this.#matchInbound(offer.to, deadline));
     const refusal = task
@@ -270,28 +283,14 @@ export class Acceptor {
         code: refusal.code,
         message: refusal.message,
       });
-      return refuse(refusal.code, refusal.message);
+      return refuse(refusal.code, refusal.message, fd);
     }
     const matched = task!;
-    // The endpoint is spoken for while its data connection comes.
     this.#awaiting.delete(matched.key);
-    let fd = this.#tickets.tryTake(ticket);
-    if (fd === undefined) {
-      try {
-        fd = await this.#tickets.take(ticket, deadline, `the data connection of '${matched.key}'`);
-      } catch (err) {
-        this.#release(matched, (err as Error).message);
-        return refuse('EDEADLINE', (err as Error).message);
-      }
-    }
     if (!session.open) {
       this.#reset(fd);
       this.#release(matched, `the session with node '${session.dialerNode}' ended`);
       return;
-    }
-    if (matched.settled) {
-      this.#reset(fd);
-      return refuse('ECANCELLED', `The restore of endpoint '${matched.key}' ended`);
     }
     try {
       const refill = towardPeer(offer.drained, matched.endpoint);
@@ -303,7 +302,7 @@ export class Acceptor {
       const family = isIPv6(this.ctx.config.listen.address) ? 'inet6' : 'inet';
       const report = finishSocketState(fd, matched.endpoint, family, matched.pids());
       this.ctx.reactor.forget(fd);
-      matched.settle({
+      const settled = matched.settle({
         state: 'live',
         how: 'remote',
         fd,
@@ -311,6 +310,8 @@ export class Acceptor {
         peerNode: session.dialerNode,
         message: describeReport(report),
       });
+      // Its restore ended while the drained bytes went out: the fd is closed already.
+      if (!settled) return refuse('ECANCELLED', `The restore of endpoint '${matched.key}' ended`);
       const accepted = {
         endpoint: matched.endpoint.id,
         drained: matched.endpoint.drained,
