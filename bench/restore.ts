@@ -5,7 +5,9 @@
  * here with cc). The last line is
  *   restore n=N agent_s=… c_s=… ratio=… agent_rss_mb=…
  * agent_s runs from the first restore request to the last endpoint delivered to its process;
- * agent_rss_mb is the larger peak RSS (VmHWM) of the two agents.
+ * agent_rss_mb is the larger peak RSS (VmHWM) of the two agents. The line before it times
+ * bench/floor.c, the system calls of rewire's own protocol made by C alone (floor_s), against
+ * the same baseline.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,12 +36,13 @@ function freePort(): number {
   }
 }
 
-function baselineSeconds(): number {
-  const exe = join(dir, 'baseline');
-  const cc = Bun.spawnSync(['cc', '-O2', '-o', exe, join(import.meta.dir, 'baseline.c')]);
+/** Compiles `bench/NAME.c` and runs it for N connections; returns the seconds it prints. */
+function cSeconds(name: 'baseline' | 'floor'): number {
+  const exe = join(dir, name);
+  const cc = Bun.spawnSync(['cc', '-O2', '-o', exe, join(import.meta.dir, `${name}.c`)]);
   if (cc.exitCode !== 0) throw new Error(`cc failed: ${cc.stderr.toString()}`);
   const run = Bun.spawnSync([exe, String(n)]);
-  if (run.exitCode !== 0) throw new Error(`baseline failed: ${run.stderr.toString()}`);
+  if (run.exitCode !== 0) throw new Error(`${name} failed: ${run.stderr.toString()}`);
   return Number(run.stdout.toString().trim());
 }
 
@@ -233,8 +236,14 @@ async function agentSeconds(): Promise<{ seconds: number; rssMb: number }> {
   }
 }
 
-const c = baselineSeconds();
+const c = cSeconds('baseline');
+const floor = cSeconds('floor');
 const agent = await agentSeconds();
+// The kernel work of rewire's own protocol (bench/floor.c), against the same baseline: how
+// much of agent_s the protocol asks of the kernel, and how much is the agents' own.
+console.log(
+  `floor n=${n} floor_s=${floor.toFixed(3)} floor_ratio=${(floor / c).toFixed(2)} agent_over_floor=${(agent.seconds / floor).toFixed(2)}`,
+);
 console.log(
   `restore n=${n} agent_s=${agent.seconds.toFixed(3)} c_s=${c.toFixed(3)} ratio=${(agent.seconds / c).toFixed(2)} agent_rss_mb=${agent.rssMb.toFixed(1)}`,
 );
