@@ -6,9 +6,11 @@
  * The schema is the `.proto` text itself, embedded in the program and parsed once at load;
  * the message types are looked up once. uint64 fields round-trip exactly as bigints.
  *
- * Ownership: the byte fields of a decoded value (nonces, proofs, drained bytes, option
- * values) are views into the `bytes` passed in, not copies: keep those bytes unchanged while
- * the value is in use. Encoding returns a new array.
+ * Ownership: the byte fields of a decoded value (nonces, proofs, drained bytes) are views
+ * into the `bytes` passed in, not copies: keep those bytes unchanged while the value is in
+ * use. Process ids and socket options that repeat are decoded once and shared (see
+ * `pb-model.ts`); a shared option owns a copy of its value. Decoded values are not to be
+ * modified. Encoding returns a new array.
  *
  * proto3 cannot tell zero from absent: optional fields of the model that are 0, empty or
  * false are not written, and decode as absent (`undefined`). Decoding checks the shape only

@@ -177,14 +177,56 @@ function list<T>(v: T[] | undefined): T[] {
 
 // ---- Ids ----------------------------------------------------------------------------------
 
+/**
+ * Recently decoded values, reused when the same one comes again: a manifest names its own
+ * process and its peers once per endpoint, tens of thousands of times, and most endpoints
+ * record the same options. The model's values are never modified, so sharing them is safe;
+ * a shared option owns a copy of its value bytes, so that it keeps no message buffer alive.
+ */
+class RecentValues<K, V> {
+  readonly #keys: K[] = [];
+  readonly #values: V[] = [];
+  #next = 0;
+
+  constructor(
+    readonly size: number,
+    readonly same: (a: K, b: K) => boolean,
+  ) {}
+
+  find(key: K): V | undefined {
+    for (let i = 0; i < this.#keys.length; i++) {
+      if (this.same(this.#keys[i]!, key)) return this.#values[i];
+    }
+    return undefined;
+  }
+
+  add(key: K, value: V): V {
+    this.#keys[this.#next] = key;
+    this.#values[this.#next] = value;
+    this.#next = (this.#next + 1) % this.size;
+    return value;
+  }
+}
+
+type ProcessKey = [number, number, number, number, number, number];
+
+const recentProcesses = new RecentValues<ProcessKey, ProcessId>(16, (a, b) =>
+  a.every((x, i) => x === b[i]),
+);
+
 export function processFromPb(m: PbProcessId | null | undefined, path: string): ProcessId {
   const p = need(m, path);
-  return {
-    hostId: u64(p.hostId),
-    pid: p.pid ?? 0,
-    birthTime: u64(p.birthTime),
-    generation: p.generation ?? 0,
-  };
+  const { hostId, birthTime } = p;
+  const pid = p.pid ?? 0;
+  const generation = p.generation ?? 0;
+  if (typeof hostId !== 'object' || !hostId || typeof birthTime !== 'object' || !birthTime) {
+    return { hostId: u64(hostId), pid, birthTime: u64(birthTime), generation };
+  }
+  const key: ProcessKey = [hostId.low, hostId.high, birthTime.low, birthTime.high, pid, generation];
+  return (
+    recentProcesses.find(key) ??
+    recentProcesses.add(key, { hostId: u64(hostId), pid, birthTime: u64(birthTime), generation })
+  );
 }
 
 export function processToPb(p: ProcessId, path: string): PbProcessId {
@@ -228,10 +270,24 @@ function addressToPb(a: Address): PbAddress {
   return copyAddressFields(a, out);
 }
 
+const recentOptions = new RecentValues<SocketOption, SocketOption>(
+  32,
+  (a, b) =>
+    a.level === b.level &&
+    a.name === b.name &&
+    a.label === b.label &&
+    a.value.length === b.value.length &&
+    a.value.every((x, i) => x === b.value[i]),
+);
+
 function optionFromPb(o: PbOption): SocketOption {
   const out: SocketOption = { level: o.level ?? 0, name: o.name ?? 0, value: bytes(o.value) };
   if (o.label) out.label = o.label;
-  return out;
+  if (out.value.length > 64) return out;
+  const known = recentOptions.find(out);
+  if (known) return known;
+  const owned = { ...out, value: out.value.slice() };
+  return recentOptions.add(owned, owned);
 }
 
 function optionToPb(o: SocketOption): PbOption {

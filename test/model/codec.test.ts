@@ -299,3 +299,68 @@ describe('control frames', () => {
     decodeError(() => decodePlacement(bytes(0x0b)));
   });
 });
+
+describe('repeated values', () => {
+  const option = { level: 6, name: 1, value: Uint8Array.of(1, 0, 0, 0), label: 'TCP_NODELAY' };
+  const endpointOf = (p: ProcessId, conn: number, peer: ProcessId) => ({
+    id: { process: p, conn },
+    peer: { process: peer, conn },
+    role: 'connect' as const,
+    family: 'inet' as const,
+    type: 'stream' as const,
+    protocol: 6,
+    fds: [10 + conn],
+    options: [option],
+    drained: new Uint8Array(0),
+  });
+
+  test('a process id and an option that repeat are decoded once, and stay right', () => {
+    const m: Manifest = {
+      process: self,
+      executable: 'rank',
+      pid: 0,
+      endpoints: [
+        endpointOf(self, 1, other),
+        endpointOf(self, 2, other),
+        endpointOf(self, 3, self),
+      ],
+    };
+    const bytes = encodeManifest(m);
+    const back = decodeManifest(bytes);
+
+    expect(back).toEqual(m);
+    const [e1, e2, e3] = back.endpoints as [
+      Manifest['endpoints'][0],
+      Manifest['endpoints'][0],
+      Manifest['endpoints'][0],
+    ];
+    expect(e1.id.process).toBe(e2.id.process);
+    expect(e1.peer!.process).toBe(e2.peer!.process);
+    expect(e1.id.process).not.toBe(e1.peer!.process);
+    expect(e3.peer!.process).toBe(e1.id.process);
+    expect(e1.options[0]).toBe(e2.options[0]);
+    // The shared option owns its bytes: changing the message afterwards does not reach it.
+    bytes.fill(0);
+    expect(Array.from(e1.options[0]!.value)).toEqual([1, 0, 0, 0]);
+  });
+
+  test('process ids that differ in any one field are not taken for each other', () => {
+    const variants: ProcessId[] = [
+      self,
+      { ...self, pid: self.pid + 1 },
+      { ...self, generation: self.generation + 1 },
+      { ...self, hostId: self.hostId - 1n },
+      { ...self, birthTime: self.birthTime + 1n },
+      { ...self, hostId: self.hostId - (1n << 32n) },
+    ];
+    const m: Manifest = {
+      process: self,
+      executable: 'rank',
+      pid: 0,
+      endpoints: variants.map((p, i) => endpointOf(self, i + 1, p)),
+    };
+    const back = decodeManifest(encodeManifest(m));
+
+    expect(back.endpoints.map((e) => e.peer!.process)).toEqual(variants);
+  });
+});
