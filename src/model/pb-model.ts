@@ -229,13 +229,20 @@ export function processFromPb(m: PbProcessId | null | undefined, path: string): 
   );
 }
 
+/** Process ids already converted: the same few are encoded once per endpoint. */
+const processesToPb = new WeakMap<ProcessId, PbProcessId>();
+
 export function processToPb(p: ProcessId, path: string): PbProcessId {
-  return {
+  const known = processesToPb.get(p);
+  if (known) return known;
+  const out = {
     hostId: long(p.hostId, `${path}.hostId`),
     pid: p.pid,
     birthTime: long(p.birthTime, `${path}.birthTime`),
     generation: p.generation,
   };
+  processesToPb.set(p, out);
+  return out;
 }
 
 export function endpointIdFromPb(m: PbEndpointId | null | undefined, path: string): EndpointId {
