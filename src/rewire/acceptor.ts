@@ -77,6 +77,9 @@ export class Acceptor {
     const family = isIPv6(address) ? 'inet6' : 'inet';
     const fd = socket(family, 'stream', { nonblock: true });
     try {
+      // Restored connections that came in through this port keep it as their local port
+      // while their processes run: a restarted agent must be able to listen on it again.
+      setIntOption(fd, 'SO_REUSEADDR', 1);
       bind(fd, { family, address, port });
       // Every connection to this port starts with the dialer's opening record: the kernel
       // hands a connection over only once its first bytes are in, so one recv reads the record.

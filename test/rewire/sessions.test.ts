@@ -6,12 +6,14 @@
 import { expect, test } from 'bun:test';
 import { readdirSync, readlinkSync } from 'node:fs';
 
-import { close, connect, recv, send, socket } from '../../ffi/index.ts';
+import { close, connect, recv, send, setNonBlocking, socket } from '../../ffi/index.ts';
 import type { RunningAgent } from '../../src/agent/agent.ts';
 import type { ProcessId } from '../../src/model/types.ts';
 import type { Restore } from '../../src/rewire/restore.ts';
 import { ticketOpening } from '../../src/wire/opening.ts';
-import { agentsPerTest, endpoint, manifest, place, proc } from '../helpers/cluster.ts';
+import { startAgent } from '../../src/agent/agent.ts';
+import { silentLogger } from '../../src/log/logger.ts';
+import { agentsPerTest, endpoint, manifest, place, proc, testConfig } from '../helpers/cluster.ts';
 
 const agents = agentsPerTest();
 
@@ -119,6 +121,51 @@ test('an idle session is closed, and the next restore opens a new one', async ()
     expect([sessions(a, 'dialed'), sessions(b, 'dialed')]).toEqual([2, 2]);
   } finally {
     closeAll(second);
+  }
+});
+
+test('after the peer agent restarts, the next restore opens a session with the new one', async () => {
+  const [a, b] = (await agents.start([1n, 2n])) as [RunningAgent, RunningAgent];
+  const P = proc(1n, 10);
+  const Q = proc(2n, 20);
+  place(agents.current, 1n, [
+    [P, 1n],
+    [Q, 2n],
+  ]);
+  const first = await restoreMany(a, b, P, Q, 4);
+  // The processes keep the connections they got (which use node 2's rewire port as their
+  // local port on that side); node 2's agent restarts on the same port meanwhile, while node
+  // 1's session with it is still open.
+  const kept = first.map((r) => r.tasks[0]!.takeFd()!);
+  for (const fd of kept) setNonBlocking(fd, true);
+  closeAll(first);
+  const port = b.peerPort;
+  await b.stop();
+  const b2 = await startAgent(
+    testConfig(2n, { listen: { address: '127.0.0.1', port } }),
+    silentLogger,
+  );
+  try {
+    const P2 = proc(1n, 11);
+    const Q2 = proc(2n, 21);
+    const placement = place([a, b2], 2n, [
+      [P2, 1n],
+      [Q2, 2n],
+    ]);
+    expect(placement.nodes.find((n) => n.nodeId === 2n)?.port).toBe(port);
+    const restores = await restoreMany(a, b2, P2, Q2, 4);
+    try {
+      for (const r of restores) expect(r.counts().live).toBe(4);
+      expect(sessions(b2, 'accepted')).toBe(1);
+      // Agents are out of the data path: the connection restored before the restart works.
+      expect(send(kept[0]!, Uint8Array.of(42))).toBe(1);
+      expect(await recvWithin(kept[1]!, 2000)).toBe('1 bytes');
+    } finally {
+      closeAll(restores);
+    }
+  } finally {
+    for (const fd of kept) close(fd);
+    await b2.stop();
   }
 });
 
