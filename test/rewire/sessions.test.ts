@@ -70,18 +70,24 @@ function openSockets(): number {
   }).length;
 }
 
-function closeAll(restores: Restore[]): void {
-  for (const r of restores) r.dispose();
-}
-
-test('every connection between two agents is offered on one session each way', async () => {
-  const [a, b] = (await agents.start([1n, 2n])) as [RunningAgent, RunningAgent];
+/** Agents for nodes 1 and 2, with P placed on node 1 and Q on node 2. */
+async function twoNodes(overrides?: Parameters<typeof agents.start>[1]) {
+  const [a, b] = (await agents.start([1n, 2n], overrides)) as [RunningAgent, RunningAgent];
   const P = proc(1n, 10);
   const Q = proc(2n, 20);
   place(agents.current, 1n, [
     [P, 1n],
     [Q, 2n],
   ]);
+  return { a, b, P, Q };
+}
+
+function closeAll(restores: Restore[]): void {
+  for (const r of restores) r.dispose();
+}
+
+test('every connection between two agents is offered on one session each way', async () => {
+  const { a, b, P, Q } = await twoNodes();
   const restores = await restoreMany(a, b, P, Q, 300);
   try {
     for (const r of restores)
@@ -94,13 +100,7 @@ test('every connection between two agents is offered on one session each way', a
 });
 
 test('an idle session is closed, and the next restore opens a new one', async () => {
-  const [a, b] = (await agents.start([1n, 2n])) as [RunningAgent, RunningAgent];
-  const P = proc(1n, 10);
-  const Q = proc(2n, 20);
-  place(agents.current, 1n, [
-    [P, 1n],
-    [Q, 2n],
-  ]);
+  const { a, b, P, Q } = await twoNodes();
   const before = openSockets();
   const first = await restoreMany(a, b, P, Q, 4);
   closeAll(first);
@@ -125,13 +125,7 @@ test('an idle session is closed, and the next restore opens a new one', async ()
 });
 
 test('after the peer agent restarts, the next restore opens a session with the new one', async () => {
-  const [a, b] = (await agents.start([1n, 2n])) as [RunningAgent, RunningAgent];
-  const P = proc(1n, 10);
-  const Q = proc(2n, 20);
-  place(agents.current, 1n, [
-    [P, 1n],
-    [Q, 2n],
-  ]);
+  const { a, b, P, Q } = await twoNodes();
   const first = await restoreMany(a, b, P, Q, 4);
   // The processes keep the connections they got (which use node 2's rewire port as their
   // local port on that side); node 2's agent restarts on the same port meanwhile, while node
@@ -170,16 +164,7 @@ test('after the peer agent restarts, the next restore opens a session with the n
 });
 
 test('with one dial at a time, every connection still goes through', async () => {
-  const [a, b] = (await agents.start([1n, 2n], () => ({ dialConcurrency: 1 }))) as [
-    RunningAgent,
-    RunningAgent,
-  ];
-  const P = proc(1n, 10);
-  const Q = proc(2n, 20);
-  place(agents.current, 1n, [
-    [P, 1n],
-    [Q, 2n],
-  ]);
+  const { a, b, P, Q } = await twoNodes(() => ({ dialConcurrency: 1 }));
   const restores = await restoreMany(a, b, P, Q, 40);
   try {
     for (const r of restores) expect(r.counts().live).toBe(40);
