@@ -6,7 +6,12 @@
 import { close } from '../../ffi/index.ts';
 import { RewireError } from '../errors.ts';
 import type { Manifest, NodeInfo } from '../model/types.ts';
-import { connectToAgent, queryHandshake, type HandshakeContext } from '../rewire/peer-handshake.ts';
+import {
+  connectToAgent,
+  HANDSHAKE_FRAME_BYTES,
+  queryHandshake,
+  type HandshakeContext,
+} from '../rewire/peer-handshake.ts';
 import { FrameChannel } from '../wire/channel.ts';
 
 /**
@@ -29,12 +34,12 @@ export async function queryCaptures(
       `Cannot reach the agent of node '${node.nodeId}' at ${node.address}:${node.port}: ${(err as { errnoName?: string }).errnoName ?? (err as Error).message}`,
     );
   }
+  const ch = new FrameChannel(ctx.reactor, fd, HANDSHAKE_FRAME_BYTES, deadline - Date.now());
   try {
-    const ch = new FrameChannel(ctx.reactor, fd, ctx.maxFrameBytes, deadline - Date.now());
     const { captures } = await queryHandshake(ctx, ch, deadline);
     return captures.manifests;
   } finally {
-    ctx.reactor.forget(fd);
+    ch.fail(new Error('the query is over'));
     close(fd);
   }
 }

@@ -211,6 +211,7 @@ interface PbOffer {
   to?: PbEndpointId | null;
   placementVersion?: Long64;
   drained?: Uint8Array;
+  waitMs?: number;
 }
 
 interface PbAnswer {
@@ -264,6 +265,7 @@ function offerFromPb(o: PbOffer, i: number): Offer {
     to: endpointIdFromPb(o.to, `offers[${i}].to`),
     placementVersion: u64(o.placementVersion),
     drained: bytes(o.drained),
+    waitMs: o.waitMs ?? 0,
   };
 }
 
@@ -318,6 +320,7 @@ function offerToPb(o: Offer, i: number): PbOffer {
     to: endpointIdToPb(o.to, `offers[${i}].to`),
     placementVersion: long(o.placementVersion, `offers[${i}].placementVersion`),
     drained: o.drained,
+    waitMs: o.waitMs,
   };
 }
 

@@ -40,6 +40,8 @@ export interface Offer {
   placementVersion: bigint;
   /** The connect side's drained bytes: the acceptor writes them back. */
   drained: Uint8Array;
+  /** How long the dialer waits for the answer from now, in ms. */
+  waitMs: number;
 }
 
 /** The endpoint matched; the dialer's drained bytes are on the data connection already. */

@@ -14,11 +14,11 @@ import {
   acceptFd,
   bind,
   close,
-  formatSockAddr,
   getPeerName,
   getSockName,
   listen,
-  send,
+  MSG,
+  recv,
   setIntOption,
   setLinger,
   socket,
@@ -35,11 +35,21 @@ import type { Reactor } from '../reactor/reactor.ts';
 import { FrameChannel } from '../wire/channel.ts';
 import { ticketKey } from '../wire/opening.ts';
 import { readOpening, sendAll } from '../wire/stream.ts';
-import { acceptorHandshake, type HandshakeContext } from './peer-handshake.ts';
-import { AcceptorSession } from './peer-session.ts';
+import {
+  acceptorHandshake,
+  HANDSHAKE_FRAME_BYTES,
+  type HandshakeContext,
+} from './peer-handshake.ts';
+import { AcceptorSession, ANSWER_MARGIN_MS } from './peer-session.ts';
 import { Rendezvous } from './rendezvous.ts';
 import type { EndpointTask } from './restore.ts';
-import { describeReport, finishSocketState, growSendBuffer, towardPeer } from './socket-state.ts';
+import {
+  describeReport,
+  finishSocketState,
+  growSendBuffer,
+  towardPeer,
+  type StateReport,
+} from './socket-state.ts';
 
 export interface AcceptContext {
   config: AgentConfig;
@@ -62,6 +72,10 @@ export class Acceptor {
   readonly #awaiting = new Map<string, EndpointTask>();
   readonly #early = new Map<string, Array<() => void>>();
   readonly #sessions = new Set<AcceptorSession>();
+  /** How many sessions each dialing agent's address has open. */
+  readonly #sessionAddresses = new Map<string, number>();
+  /** Tickets of the offers being matched. */
+  readonly #offered = new Set<string>();
   /** Data connections by ticket, meeting the offers that name them. */
   readonly #tickets: Rendezvous<number>;
   #listenFd = -1;
@@ -98,11 +112,8 @@ export class Acceptor {
 
   stop(): void {
     this.#stopped = true;
-    for (const session of this.#sessions) {
-      session.ch.fail(new Error('this agent is stopping'));
-      // Ends the session's pending read, whose loop then closes the fd.
-      this.ctx.reactor.forget(session.ch.fd);
-    }
+    // Failing a session ends its pending read, whose loop then closes the fd.
+    for (const session of this.#sessions) session.ch.fail(new Error('this agent is stopping'));
     this.#tickets.clear('this agent is stopping');
     if (this.#listenFd < 0) return;
     this.ctx.reactor.forget(this.#listenFd);
@@ -167,12 +178,19 @@ export class Acceptor {
     try {
       const opening = await readOpening(this.ctx.reactor, fd, deadline);
       if (opening.kind === 'session') return await this.#session(fd, deadline);
-      // The data connection waits in the rendezvous; a full one (or a ticket seen twice) is
-      // turned away.
+      // A data connection comes from an agent that has a session with this one; anything else
+      // is a stranger's, turned away at once. The rest wait in the rendezvous (a full one, or a
+      // ticket seen twice, turns them away too).
+      const from = peerAddress(fd);
+      if (!from || !this.#sessionAddresses.has(from)) {
+        this.ctx.log.debug('peer.stranger_connection', { from: from ?? 'gone' });
+        this.#reset(fd);
+        return;
+      }
       if (!this.#tickets.put(ticketKey(opening.ticket), fd, deadline)) this.#reset(fd);
     } catch (err) {
       this.ctx.log.info('peer.connection_dropped', {
-        from: peerOf(fd),
+        from: peerAddress(fd) ?? 'gone',
         code: (err as { code?: string }).code,
         error: err,
       });
@@ -183,7 +201,7 @@ export class Acceptor {
   /** Runs a session: the handshake, then offers until the dialer closes it. */
   async #session(fd: number, deadline: number): Promise<void> {
     const { config, reactor, hs, log } = this.ctx;
-    const ch = new FrameChannel(reactor, fd, config.maxFrameBytes, config.deadlines.handshakeMs);
+    const ch = new FrameChannel(reactor, fd, HANDSHAKE_FRAME_BYTES, config.deadlines.handshakeMs);
     let dialerNode: bigint;
     let purpose: 'join' | 'query';
     try {
@@ -191,15 +209,22 @@ export class Acceptor {
     } catch (err) {
       const code = (err as { code?: string }).code;
       const level = code === 'EAUTH' ? 'warn' : 'info';
-      log[level]('peer.handshake_failed', { from: peerOf(fd), code, error: err });
+      log[level]('peer.handshake_failed', { from: peerAddress(fd) ?? 'gone', code, error: err });
+      ch.fail(err as Error);
       this.#reset(fd);
       return;
     }
     if (purpose === 'query') return this.#answerQuery(ch, dialerNode, deadline);
+    // A dialer's node can go away without a word; keepalive finds out, so that the session
+    // (which waits for offers without a deadline) ends.
+    keepSessionAlive(fd);
+    const address = peerAddress(fd);
     ch.write(encodePeerFrame({ kind: 'joined' }));
     const session = new AcceptorSession(ch, dialerNode);
     this.#sessions.add(session);
-    log.debug('peer.session_opened', { node: dialerNode });
+    if (address)
+      this.#sessionAddresses.set(address, (this.#sessionAddresses.get(address) ?? 0) + 1);
+    log.debug('peer.session_opened', { node: dialerNode, from: address });
     this.ctx.onSession?.('accepted', dialerNode);
     try {
       for (;;) {
@@ -224,7 +249,11 @@ export class Acceptor {
       ch.fail(err as Error);
     } finally {
       this.#sessions.delete(session);
-      reactor.forget(fd);
+      if (address) {
+        const left = (this.#sessionAddresses.get(address) ?? 1) - 1;
+        if (left > 0) this.#sessionAddresses.set(address, left);
+        else this.#sessionAddresses.delete(address);
+      }
       close(fd);
     }
   }
@@ -239,38 +268,60 @@ export class Acceptor {
     } catch (err) {
       this.ctx.log.info('peer.query_failed', { node: dialerNode, error: err });
     } finally {
-      this.ctx.reactor.forget(ch.fd);
+      ch.fail(new Error('the query was answered'));
       close(ch.fd);
     }
   }
 
   /**
-   * One offered connection: find its endpoint, check the peer, meet its data connection, write
-   * the dialer's drained bytes onto it and hand it on; answer the dialer either way.
+   * One offered connection: meet its data connection, find its endpoint, check the peer,
+   * write the dialer's drained bytes onto the connection and hand it on; answer the dialer
+   * either way. Everything happens well within the time the dialer said it waits, so that
+   * nothing is handed on after the dialer gave up.
    */
   async #handleOffer(session: AcceptorSession, offer: Offer): Promise<void> {
     const ticket = ticketKey(offer.ticket);
-    const deadline = Date.now() + this.ctx.config.deadlines.handshakeMs;
+    if (this.#offered.has(ticket)) {
+      const message = 'The offer repeats a ticket already offered';
+      session.answer({ ticket: offer.ticket, refused: { code: 'EPROTOCOL', message } });
+      return;
+    }
+    this.#offered.add(ticket);
+    try {
+      await this.#matchOffer(session, offer, ticket);
+    } finally {
+      this.#offered.delete(ticket);
+    }
+  }
+
+  async #matchOffer(session: AcceptorSession, offer: Offer, ticket: string): Promise<void> {
+    const budget = Math.min(this.ctx.config.deadlines.handshakeMs, offer.waitMs - ANSWER_MARGIN_MS);
+    const deadline = Date.now() + budget;
     const refuse = (code: string, message: string, fd?: number) => {
       if (fd === undefined) this.#tickets.cancel(ticket, message);
       else this.#reset(fd);
       session.answer({ ticket: offer.ticket, refused: { code, message } });
     };
+    let waited = false;
     // The data connection first: once taken it is held here for as long as the endpoint takes
     // to register. Usually both are there already and nothing waits.
     let fd = this.#tickets.tryTake(ticket);
     if (fd === undefined) {
       const to = endpointKey(offer.to);
+      waited = true;
       try {
         fd = await this.#tickets.take(ticket, deadline, `the data connection offered for '${to}'`);
       } catch (err) {
         const waiting = this.#awaiting.get(to);
         if (waiting) waiting.lastProblem = (err as Error).message;
-        return refuse('EDEADLINE', (err as Error).message);
+        return refuse('EDATA_CONNECTION', (err as Error).message);
       }
     }
-    const task =
-      this.#awaiting.get(endpointKey(offer.to)) ?? (await this.#matchInbound(offer.to, deadline));
+    let task = this.#awaiting.get(endpointKey(offer.to));
+    if (!task) {
+      waited = true;
+      task = await this.#matchInbound(offer.to, deadline);
+    }
     const refusal = task
       ? this.#checkPeer(task, offer.from, session.dialerNode, offer.placementVersion)
       : unknownEndpoint(offer.to);
@@ -290,46 +341,56 @@ export class Acceptor {
     }
     const matched = task!;
     this.#awaiting.delete(matched.key);
-    if (!session.open) {
-      this.#reset(fd);
-      this.#release(matched, `the session with node '${session.dialerNode}' ended`);
-      return;
-    }
+    let report: StateReport;
     try {
       const refill = towardPeer(offer.drained, matched.endpoint);
       if (refill.length > 0) {
         growSendBuffer(fd, refill.length);
         const rest = sendAll(this.ctx.reactor, fd, refill, deadline, 'drained bytes');
-        if (rest) await rest;
+        if (rest) {
+          waited = true;
+          await rest;
+        }
       }
       const family = isIPv6(this.ctx.config.listen.address) ? 'inet6' : 'inet';
-      const report = finishSocketState(fd, matched.endpoint, family, matched.pids());
-      this.ctx.reactor.forget(fd);
-      const settled = matched.settle({
-        state: 'live',
-        how: 'remote',
-        fd,
-        peer: offer.from,
-        peerNode: session.dialerNode,
-        message: describeReport(report),
-      });
-      // Its restore ended while the drained bytes went out: the fd is closed already.
-      if (!settled) return refuse('ECANCELLED', `The restore of endpoint '${matched.key}' ended`);
-      const accepted = {
-        endpoint: matched.endpoint.id,
-        drained: matched.endpoint.drained,
-        placementVersion: this.ctx.placement.version,
-      };
-      session.answer({ ticket: offer.ticket, accepted });
+      report = finishSocketState(fd, matched.endpoint, family, matched.pids());
+      // After a wait, make sure the dialer still waits for this connection before handing it
+      // on: its session is open, its time is not up, and it has not closed the connection (it
+      // sends nothing after the record until it has the answer).
+      if (waited) {
+        const gone = !session.open
+          ? `the session with node '${session.dialerNode}' ended`
+          : Date.now() > deadline
+            ? 'the dialer stopped waiting for the answer'
+            : dialerClosed(fd);
+        if (gone) throw new RewireError('EDATA_CONNECTION', `Not handed on: ${gone}`);
+      }
     } catch (err) {
-      this.#reset(fd);
       this.#release(matched, (err as Error).message);
-      const code = err instanceof RewireError ? err.code : 'EPEER_UNREACHABLE';
-      refuse(
-        code,
+      const code = err instanceof RewireError ? err.code : 'EDATA_CONNECTION';
+      return refuse(
+        code === 'EDEADLINE' ? 'EDATA_CONNECTION' : code,
         `Node '${this.ctx.config.nodeId}' could not finish the connection: ${(err as Error).message}`,
+        fd,
       );
     }
+    this.ctx.reactor.forget(fd);
+    const settled = matched.settle({
+      state: 'live',
+      how: 'remote',
+      fd,
+      peer: offer.from,
+      peerNode: session.dialerNode,
+      message: describeReport(report),
+    });
+    // Its restore ended meanwhile: the fd is closed already.
+    if (!settled) return refuse('ECANCELLED', `The restore of endpoint '${matched.key}' ended`);
+    const accepted = {
+      endpoint: matched.endpoint.id,
+      drained: matched.endpoint.drained,
+      placementVersion: this.ctx.placement.version,
+    };
+    session.answer({ ticket: offer.ticket, accepted });
   }
 
   /** `task` waits for a dialer again (its matched connection fell through), noting why. */
@@ -354,12 +415,19 @@ export class Acceptor {
       const ms = deadline - Date.now();
       if (ms <= 0 || this.#stopped) return undefined;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, ms);
         const list = this.#early.get(key) ?? [];
-        list.push(() => {
+        const wake = () => {
           clearTimeout(timer);
           resolve();
-        });
+        };
+        // A wait that times out takes its waker back, so that none pile up.
+        const timer = setTimeout(() => {
+          const left = (this.#early.get(key) ?? []).filter((w) => w !== wake);
+          if (left.length > 0) this.#early.set(key, left);
+          else this.#early.delete(key);
+          resolve();
+        }, ms);
+        list.push(wake);
         this.#early.set(key, list);
       });
     }
@@ -413,12 +481,43 @@ function resetOnClose(fd: number): void {
 }
 
 /** The address of the agent at the other end of `fd`, for logs. */
-function peerOf(fd: number): string {
+/** The IP address of the agent at the other end of `fd`, or undefined when it is gone. */
+function peerAddress(fd: number): string | undefined {
   try {
-    return formatSockAddr(getPeerName(fd));
+    const peer = getPeerName(fd);
+    return peer.family === 'unix' ? undefined : peer.address;
   } catch {
-    return 'unknown (the connection is gone)';
+    return undefined;
   }
+}
+
+/**
+ * Why the dialer is no longer at the other end of a data connection it sends nothing on
+ * before its answer, or undefined while it waits: a peek (which takes nothing) that finds an
+ * end of file, a reset, or bytes the dialer should not have sent.
+ */
+function dialerClosed(fd: number): string | undefined {
+  try {
+    const n = recv(fd, new Uint8Array(1), MSG.PEEK | MSG.DONTWAIT);
+    if (n === 0) return 'the dialer closed the connection';
+    if (n > 0) return 'the dialer sent bytes before its answer';
+    return undefined;
+  } catch (err) {
+    return `the connection broke: ${(err as Error).message}`;
+  }
+}
+
+/**
+ * TCP keepalive on a session's socket: a dialer's node that goes away without a word is found
+ * out within about 25 s (10 s idle, then 3 probes 5 s apart), and unacknowledged data is
+ * given up after 30 s.
+ */
+function keepSessionAlive(fd: number): void {
+  setIntOption(fd, 'SO_KEEPALIVE', 1);
+  setIntOption(fd, 'TCP_KEEPIDLE', 10);
+  setIntOption(fd, 'TCP_KEEPINTVL', 5);
+  setIntOption(fd, 'TCP_KEEPCNT', 3);
+  setIntOption(fd, 'TCP_USER_TIMEOUT', 30_000);
 }
 
 function unknownEndpoint(to: EndpointId): { code: string; message: string } {

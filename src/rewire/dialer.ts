@@ -23,6 +23,7 @@ import {
   connectToAgent,
   expectAfterProof,
   greetAcceptor,
+  HANDSHAKE_FRAME_BYTES,
   type HandshakeContext,
 } from './peer-handshake.ts';
 import { DialerSession } from './peer-session.ts';
@@ -62,17 +63,17 @@ interface DialAttempt {
 
 /**
  * Refusal codes after which the dialer tries again, until its deadline: the acceptor's agent
- * may get the same placement, or its process may register, a moment later.
+ * may get the same placement, or its process may register, a moment later; a data connection
+ * that did not arrive or broke is made again.
  */
-const RETRYABLE = new Set(['EPLACEMENT_MISMATCH', 'EUNKNOWN_ENDPOINT']);
+const RETRYABLE = new Set(['EPLACEMENT_MISMATCH', 'EUNKNOWN_ENDPOINT', 'EDATA_CONNECTION']);
 
 export class Dialer {
   readonly #slots: Semaphore;
-  /** Open (or opening) sessions by node id and address. */
-  readonly #sessions = new Map<string, Promise<DialerSession>>();
+  /** Sessions by node and address: open, or the promise of one being opened. */
+  readonly #sessions = new Map<string, DialerSession | Promise<DialerSession>>();
   readonly #addresses = new Map<string, { buf: Uint8Array; len: number }>();
-  /** The open session by node, found without waiting (the common case). */
-  readonly #open = new Map<bigint, DialerSession>();
+  #stopped = false;
 
   constructor(readonly ctx: DialContext) {
     this.#slots = new Semaphore(ctx.config.dialConcurrency);
@@ -102,13 +103,14 @@ export class Dialer {
     return encoded;
   }
 
-  /** Closes every session; offers waiting on them fail. */
+  /** Closes every session and opens no more; offers waiting on them fail. */
   stop(): void {
-    for (const opening of this.#sessions.values()) {
-      opening.then((s) => s.close('this agent is stopping')).catch(() => {});
+    this.#stopped = true;
+    for (const s of this.#sessions.values()) {
+      if (s instanceof DialerSession) s.close('this agent is stopping');
+      else s.then((opened) => opened.close('this agent is stopping')).catch(() => {});
     }
     this.#sessions.clear();
-    this.#open.clear();
   }
 
   async #dialUntilDeadline(task: EndpointTask, peer: PeerNow): Promise<Outcome> {
@@ -140,41 +142,70 @@ export class Dialer {
     }
   }
 
-  /** The session with the agent of `node`, opened (and authenticated) when there is none. */
-  async #session(node: NodeInfo, deadline: number): Promise<DialerSession> {
-    const key = `${node.nodeId}@${node.address}:${node.port}`;
-    for (;;) {
-      let opening = this.#sessions.get(key);
-      if (!opening) {
-        const fresh = this.#openSession(node, deadline);
-        fresh.catch(() => {
-          if (this.#sessions.get(key) === fresh) this.#sessions.delete(key);
-        });
-        this.#sessions.set(key, fresh);
-        opening = fresh;
-      }
-      // Every dial waiting on a session that cannot be opened gets its error.
-      const session = await opening;
-      if (!session.closed) return session;
-      if (this.#sessions.get(key) === opening) this.#sessions.delete(key);
+  /**
+   * The open session with the agent of `node` (without waiting, in the common case), opened
+   * and authenticated when there is none. Every dial waiting on a session that cannot be
+   * opened gets its error.
+   */
+  #session(node: NodeInfo, deadline: number): DialerSession | Promise<DialerSession> {
+    const key = `${node.nodeId}@${node.address}|${node.port}`;
+    const known = this.#sessions.get(key);
+    if (known instanceof DialerSession && !known.closed) return known;
+    if (known !== undefined && !(known instanceof DialerSession)) return known;
+    if (this.#stopped) {
+      return Promise.reject(new RewireError('ESHUTDOWN', 'This agent is stopping'));
     }
+    const opening = this.#openSession(node, deadline).then(
+      (session) => {
+        if (this.#sessions.get(key) === opening) this.#sessions.set(key, session);
+        return session;
+      },
+      (err: unknown) => {
+        if (this.#sessions.get(key) === opening) this.#sessions.delete(key);
+        throw err;
+      },
+    );
+    this.#sessions.set(key, opening);
+    return opening;
   }
 
   async #openSession(node: NodeInfo, deadline: number): Promise<DialerSession> {
     const { reactor, config } = this.ctx;
+    const where = `${node.address}:${node.port}`;
     const connectDeadline = Math.min(deadline, Date.now() + config.deadlines.connectMs);
     const fd = await connectToAgent(reactor, node, connectDeadline);
-    const ch = new FrameChannel(reactor, fd, config.maxFrameBytes, config.deadlines.handshakeMs);
+    const ch = new FrameChannel(reactor, fd, HANDSHAKE_FRAME_BYTES, config.deadlines.handshakeMs);
+    let acceptorNode: bigint | undefined;
     try {
-      const acceptorNode = await greetAcceptor(this.ctx.hs, ch, 'join', deadline);
+      acceptorNode = await greetAcceptor(this.ctx.hs, ch, 'join', deadline);
+      if (acceptorNode !== node.nodeId) {
+        throw new RewireError(
+          'ENODE_MISMATCH',
+          `The agent at ${where} is node '${acceptorNode}', not node '${node.nodeId}': the placement's address for node '${node.nodeId}' is wrong`,
+        );
+      }
       await expectAfterProof(ch, ['joined'], acceptorNode, deadline);
     } catch (err) {
-      reactor.forget(fd);
+      ch.fail(err as Error);
       close(fd);
+      // Before the acceptor proved the key, a reset or a close means its agent went away
+      // (stopping, restarting): worth another try, unlike a rejected proof.
+      const errno = (err as { errnoName?: string }).errnoName;
+      const closed =
+        errno === 'ECONNRESET' ||
+        errno === 'EPIPE' ||
+        (err as { code?: string }).code === 'EPEER_CLOSED';
+      if (acceptorNode === undefined && closed) {
+        throw new RewireError(
+          'EPEER_UNREACHABLE',
+          `The agent at ${where} closed the connection before proving the cluster key: it is stopping or restarting`,
+          { cause: err },
+        );
+      }
       throw err;
     }
     this.ctx.onSession?.('dialed', node.nodeId);
-    return new DialerSession(ch, node.nodeId, `${node.address}|${node.port}`);
+    return new DialerSession(ch, node.nodeId);
   }
 
   /** One attempt: a data connection offered on the session; an outcome, or a retryable problem. */
@@ -185,18 +216,21 @@ export class Dialer {
       task.restore.deadline,
       Date.now() + 2 * this.ctx.config.deadlines.handshakeMs,
     );
-    let session = this.#open.get(node.nodeId);
-    if (!session || session.closed || !sameAddress(session, node)) {
-      try {
-        session = await this.#session(node, deadline);
-      } catch (err) {
-        return classifyDialError(err, peer.node);
-      }
-      this.#open.set(node.nodeId, session);
+    if (deadline <= Date.now()) {
+      return { problem: 'the restore deadline passed', code: 'EDEADLINE' };
+    }
+    let session: DialerSession;
+    try {
+      const found = this.#session(node, deadline);
+      session = found instanceof DialerSession ? found : await found;
+    } catch (err) {
+      return classifyDialError(err, peer.node);
     }
     const family = isIPv6(node.address) ? 'inet6' : 'inet';
     const fd = socket(family, 'stream', { nonblock: true });
+    const unhold = session.hold();
     let handed = false;
+    let accepted = false;
     try {
       const early = applyBeforeBind(fd, task.endpoint, family);
       const connectDeadline = Math.min(deadline, Date.now() + this.ctx.config.deadlines.connectMs);
@@ -210,16 +244,19 @@ export class Dialer {
       const rest = sendAll(this.ctx.reactor, fd, record, connectDeadline, 'the connection record');
       if (rest) await rest;
       const started = performance.now();
-      const answer = await session.offer(
+      const offered = session.offer(
         {
           ticket,
           from: task.endpoint.id,
           to: peer.id,
           placementVersion: this.ctx.placement.version,
           drained: task.endpoint.drained,
+          waitMs: Math.max(0, deadline - Date.now()),
         },
         deadline,
       );
+      unhold();
+      const answer = await offered;
       this.ctx.onHandshake?.(
         (performance.now() - started) / 1000,
         answer.accepted ? 'accepted' : 'refused',
@@ -230,6 +267,9 @@ export class Dialer {
         if (RETRYABLE.has(code)) return { problem, code };
         return { problem, code, outcome: { state: 'failed', code, message: problem } };
       }
+      // The acceptor handed its end on: from here a failure is final, another dial would
+      // find nobody waiting.
+      accepted = true;
       const refill = towardPeer(answer.accepted.drained, task.endpoint);
       if (refill.length > 0) {
         growSendBuffer(fd, refill.length);
@@ -251,17 +291,16 @@ export class Dialer {
         },
       };
     } catch (err) {
-      return classifyDialError(err, peer.node);
+      const attempt = classifyDialError(err, peer.node);
+      if (!accepted || attempt.outcome) return attempt;
+      const message = `Node '${peer.node}' accepted the connection, then: ${attempt.problem}`;
+      return { ...attempt, outcome: { state: 'failed', code: attempt.code, message } };
     } finally {
+      unhold();
       this.ctx.reactor.forget(fd);
       if (!handed) close(fd);
     }
   }
-}
-
-/** Whether `session` was opened with `node`'s current address. */
-function sameAddress(session: DialerSession, node: NodeInfo): boolean {
-  return session.address === `${node.address}|${node.port}`;
 }
 
 /** Errors that mean the TCP connection to the peer agent was never made. */
@@ -270,6 +309,8 @@ const CONNECT_ERRNOS = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'EN
 /** Codes after which another dial cannot help. */
 const FINAL_DIAL_CODES = new Set([
   'EAUTH',
+  'ENODE_MISMATCH',
+  'ESHUTDOWN',
   'EPEER_AGENT_LOST',
   'EPROTOCOL',
   'EFRAME',

@@ -33,6 +33,12 @@ export interface HandshakeContext {
   maxFrameBytes: number;
 }
 
+/**
+ * The largest frame taken from a peer before it has proved the cluster key: the handshake's
+ * frames are a few hundred bytes, and a stranger must not make the agent allocate more.
+ */
+export const HANDSHAKE_FRAME_BYTES = 64 * 1024;
+
 type Kind = PeerFrame['kind'];
 type FrameOf<K extends Kind> = Extract<PeerFrame, { kind: K }>;
 
@@ -105,6 +111,7 @@ export async function greetAcceptor(
       `Peer agent of node '${challenge.nodeId}' failed authentication: it does not hold this cluster's key`,
     );
   }
+  ch.maxFrameBytes = ctx.maxFrameBytes;
   const mine = proof(ctx.key, 'dialer', nonces, nodes);
   const f: PeerFrame =
     purpose === 'join'
@@ -186,5 +193,6 @@ export async function acceptorHandshake(
       `Peer claiming node '${hello.nodeId}' failed authentication: wrong cluster key`,
     );
   }
+  ch.maxFrameBytes = ctx.maxFrameBytes;
   return { purpose: request.kind, dialerNode: hello.nodeId };
 }

@@ -27,6 +27,11 @@ import { ticketKey } from '../wire/opening.ts';
 
 /** Offers or answers queued past this many bytes go out at once instead of at the turn's end. */
 const BATCH_BYTES = 1 << 20;
+/**
+ * How much sooner than the dialer's deadline (sent with each offer) the acceptor must have
+ * handed a connection on, so that its answer arrives while the dialer still waits.
+ */
+export const ANSWER_MARGIN_MS = 250;
 /** A dialer's session with nothing pending closes after this long. */
 const IDLE_CLOSE_MS = 500;
 const SWEEP_MS = 100;
@@ -72,13 +77,13 @@ export class DialerSession {
   readonly #offers: Batch<Offer>;
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #idleSince = Date.now();
+  /** Dials that took this session and have not offered on it yet. */
+  #holds = 0;
   #closed = false;
 
   constructor(
     readonly ch: FrameChannel,
     readonly node: bigint,
-    /** The agent's address and port, as `address|port`. */
-    readonly address: string,
   ) {
     this.#offers = new Batch((offers) => ch.write(encodePeerFrame({ kind: 'offers', offers })));
     ch.onFail((err) => this.#end(lostError(err, node)));
@@ -89,6 +94,21 @@ export class DialerSession {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Keeps the session from closing as idle while a dial prepares its data connection (a
+   * connect may take longer than the idle time); call the returned function once it offered.
+   */
+  hold(): () => void {
+    this.#holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds--;
+      this.#idleSince = Date.now();
+    };
   }
 
   /** Offers a connection; resolves with the acceptor's answer, by `deadline`. */
@@ -145,7 +165,7 @@ export class DialerSession {
       p.reject(new DeadlineError(`Timed out waiting for ${what}`));
       if (this.#pending.size === 0) this.#idleSince = now;
     }
-    if (this.#pending.size === 0 && now - this.#idleSince >= IDLE_CLOSE_MS) {
+    if (this.#pending.size === 0 && this.#holds === 0 && now - this.#idleSince >= IDLE_CLOSE_MS) {
       this.close('idle');
     }
   }
@@ -157,7 +177,6 @@ export class DialerSession {
     this.ch.fail(err);
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
-    this.ch.reactor.forget(this.ch.fd);
     close(this.ch.fd);
   }
 }

@@ -35,6 +35,15 @@ export class FrameChannel {
     this.#reader = new FrameReader(maxFrameBytes);
   }
 
+  /** The longest frame taken from the peer (raised once the peer has proved the key). */
+  get maxFrameBytes(): number {
+    return this.#reader.maxBytes;
+  }
+
+  set maxFrameBytes(bytes: number) {
+    this.#reader.maxBytes = bytes;
+  }
+
   /** Why the channel failed, once it has. */
   get failure(): Error | undefined {
     return this.#failure;

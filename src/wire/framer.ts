@@ -2,10 +2,8 @@
  * The frame format on every rewire stream: a 4-byte big-endian length, then that many bytes
  * (one protobuf message).
  *
- * `FrameReader` is incremental: feed it what arrived, take whole frames out. It also says
- * how many bytes the next read may take (`wanted`) without crossing the end of the current
- * frame, which is how the agent reads a handshake without consuming one byte of the data
- * that follows it on a connection it hands to a process.
+ * `FrameReader` is incremental: feed it what arrived, take whole frames out. A frame longer
+ * than its limit is refused as soon as its length is in, before anything is allocated for it.
  */
 import { ProtocolError } from '../errors.ts';
 
@@ -45,26 +43,18 @@ export function readLength(bytes: Uint8Array): number {
 }
 
 export class FrameReader {
-  readonly #maxBytes: number;
+  /** The longest frame taken; a change applies from the next frame on. */
+  maxBytes: number;
   #header = new Uint8Array(FRAME_HEADER);
   #headerFill = 0;
   #body: Uint8Array | null = null;
   #bodyFill = 0;
 
   constructor(maxBytes: number) {
-    this.#maxBytes = maxBytes;
+    this.maxBytes = maxBytes;
   }
 
-  /** How many bytes to read next so as to end exactly at the end of the current frame. */
-  wanted(): number {
-    if (this.#body === null) return FRAME_HEADER - this.#headerFill;
-    return this.#body.length - this.#bodyFill;
-  }
-
-  /**
-   * Takes bytes; returns the frame bodies completed by them. Never give it more than
-   * `wanted()` bytes if the bytes after the frame must stay unread.
-   */
+  /** Takes bytes; returns the frame bodies completed by them. */
   push(chunk: Uint8Array): Uint8Array[] {
     const frames: Uint8Array[] = [];
     let off = 0;
@@ -76,11 +66,6 @@ export class FrameReader {
     const done = this.#complete();
     if (done) frames.push(done);
     return frames;
-  }
-
-  /** Whether a frame has started but not finished. */
-  get partial(): boolean {
-    return this.#headerFill > 0 || this.#body !== null;
   }
 
   #take(bytes: Uint8Array): number {
@@ -98,7 +83,7 @@ export class FrameReader {
   }
 
   #startBody(): void {
-    const length = checkedLength(this.#header, this.#maxBytes, 'frame');
+    const length = checkedLength(this.#header, this.maxBytes, 'frame');
     this.#body = new Uint8Array(length);
     this.#bodyFill = 0;
   }

@@ -138,8 +138,22 @@ describe('peer frames', () => {
     {
       kind: 'offers',
       offers: [
-        { ticket: bytes(1, 2), from, to, placementVersion: U64_MAX, drained: bytes(0, 255) },
-        { ticket: bytes(3), from: to, to: from, placementVersion: 0n, drained: new Uint8Array(0) },
+        {
+          ticket: bytes(1, 2),
+          from,
+          to,
+          placementVersion: U64_MAX,
+          drained: bytes(0, 255),
+          waitMs: 4_294_967_295,
+        },
+        {
+          ticket: bytes(3),
+          from: to,
+          to: from,
+          placementVersion: 0n,
+          drained: new Uint8Array(0),
+          waitMs: 0,
+        },
       ],
     },
     {

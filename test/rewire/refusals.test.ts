@@ -98,6 +98,7 @@ test('a peer that fails authentication learns nothing: the acceptor resets witho
       to: { process: proc(2n, 20), conn: 1 },
       placementVersion: 0n,
       drained: new Uint8Array(0),
+      waitMs: 1000,
     };
     send(fd, frame(encodePeerFrame({ kind: 'offers', offers: [offer] })));
     // No Joined frame, no byte: the connection is reset.
@@ -307,4 +308,30 @@ test('garbage and oversized frames from a peer are dropped, and the agent goes o
   ]);
   const [ra, rb] = await restorePair(a, b, P, Q);
   expect([ra.tasks[0]!.state, rb.tasks[0]!.state]).toEqual(['live', 'live']);
+});
+
+test('an agent at the address the placement gives for another node is found out, not trusted', async () => {
+  const [a, c] = (await cluster([1n, 3n], () => quick)) as [RunningAgent, RunningAgent];
+  const P = proc(1n, 10);
+  const Q = proc(2n, 20);
+  // The placement says node 2 listens where node 3's agent does.
+  const placement: Placement = {
+    version: 1n,
+    nodes: [
+      { nodeId: 1n, address: '127.0.0.1', port: a.peerPort },
+      { nodeId: 2n, address: '127.0.0.1', port: c.peerPort },
+    ],
+    processes: [
+      { process: P, nodeId: 1n },
+      { process: Q, nodeId: 2n },
+    ],
+    replacements: [],
+  };
+  a.setPlacement(placement);
+  const ra = a.engine.start(manifest(P, [endpoint(P, 1, 'connect', [Q, 1])]));
+  await ra.whenDone();
+  expect(ra.tasks[0]).toMatchObject({ state: 'failed', code: 'ENODE_MISMATCH' });
+  expect(ra.tasks[0]!.message).toContain(
+    `is node '3', not node '2': the placement's address for node '2' is wrong`,
+  );
 });

@@ -6,7 +6,7 @@
 import { expect, test } from 'bun:test';
 import { readdirSync, readlinkSync } from 'node:fs';
 
-import { close, connect, recv, send, setNonBlocking, socket } from '../../ffi/index.ts';
+import { bind, close, connect, recv, send, setNonBlocking, socket } from '../../ffi/index.ts';
 import type { RunningAgent } from '../../src/agent/agent.ts';
 import type { ProcessId } from '../../src/model/types.ts';
 import type { Restore } from '../../src/rewire/restore.ts';
@@ -173,26 +173,78 @@ test('with one dial at a time, every connection still goes through', async () =>
   }
 });
 
-test('a data connection whose ticket no session offered is reset at the handshake deadline', async () => {
-  const [b] = (await agents.start([2n], () => ({
-    deadlines: { connectMs: 1000, handshakeMs: 500, restoreMs: 2000 },
-  }))) as [RunningAgent];
-  const fd = socket('inet', 'stream', { nonblock: true });
+test('an acceptor never hands on a connection after its dialer stopped waiting for the answer', async () => {
+  // Node 2 would hold an offer for 5 s; node 1's restore gives up after 1.5 s.
+  const { a, b, P, Q } = await twoNodes(() => ({
+    deadlines: { connectMs: 1000, handshakeMs: 5000, restoreMs: 8000 },
+  }));
+  const rp = a.engine.start(manifest(P, [endpoint(P, 1, 'connect', [Q, 1])]), 1500);
+  await rp.whenDone();
+  expect(rp.tasks[0]).toMatchObject({ state: 'failed', code: 'EUNKNOWN_ENDPOINT' });
+  // Q registers only now, after P's agent gave up: nothing must be handed to it.
+  const rq = b.engine.start(manifest(Q, [endpoint(Q, 1, 'accept', [P, 1])]), 1000);
+  await rq.whenDone();
   try {
-    connect(fd, { family: 'inet', address: '127.0.0.1', port: b.peerPort });
-    const started = Date.now();
-    let sent = -1;
-    while (sent < 0 && Date.now() - started < 2000) {
-      sent = send(fd, ticketOpening(crypto.getRandomValues(new Uint8Array(16))));
-      if (sent < 0) await Bun.sleep(5);
-    }
-    expect(sent).toBe(20);
-    // Held while an offer might still come, then reset; never a byte back.
-    const outcome = await recvWithin(fd, 5000);
-    expect(outcome).toBe('ECONNRESET');
-    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+    expect(rq.tasks[0]!.state).toBe('failed');
+  } finally {
+    rq.dispose();
+  }
+});
+
+/**
+ * Opens a connection to `port` from `source` (any loopback address) and sends a data
+ * connection's record with a random ticket; returns the fd and when the record went out.
+ */
+async function strangerTicket(
+  port: number,
+  source: string,
+): Promise<{ fd: number; sentAt: number }> {
+  const fd = socket('inet', 'stream', { nonblock: true });
+  bind(fd, { family: 'inet', address: source, port: 0 });
+  connect(fd, { family: 'inet', address: '127.0.0.1', port });
+  const started = Date.now();
+  let sent = -1;
+  while (sent < 0 && Date.now() - started < 2000) {
+    sent = send(fd, ticketOpening(crypto.getRandomValues(new Uint8Array(16))));
+    if (sent < 0) await Bun.sleep(5);
+  }
+  expect(sent).toBe(20);
+  return { fd, sentAt: Date.now() };
+}
+
+test('a data connection from an address without a session is reset at once', async () => {
+  const [b] = (await agents.start([2n], () => ({
+    deadlines: { connectMs: 1000, handshakeMs: 3000, restoreMs: 5000 },
+  }))) as [RunningAgent];
+  const { fd, sentAt } = await strangerTicket(b.peerPort, '127.0.0.1');
+  try {
+    expect(await recvWithin(fd, 2000)).toBe('ECONNRESET');
+    expect(Date.now() - sentAt).toBeLessThan(1000);
   } finally {
     close(fd);
+  }
+});
+
+test("an unoffered ticket from a dialing agent's address is held until the deadline; one from elsewhere is reset at once", async () => {
+  const quick = { deadlines: { connectMs: 1000, handshakeMs: 800, restoreMs: 5000 } };
+  const { a, b, P, Q } = await twoNodes(() => quick);
+  // Node 1 dials an endpoint nobody registers on node 2: its session stays open meanwhile.
+  const restore = a.engine.start(manifest(P, [endpoint(P, 1, 'connect', [Q, 99])]));
+  const deadline = Date.now() + 3000;
+  while (sessions(b, 'accepted') === 0 && Date.now() < deadline) await Bun.sleep(10);
+  expect(sessions(b, 'accepted')).toBe(1);
+  const same = await strangerTicket(b.peerPort, '127.0.0.1');
+  const other = await strangerTicket(b.peerPort, '127.0.0.2');
+  try {
+    expect(await recvWithin(other.fd, 2000)).toBe('ECONNRESET');
+    expect(Date.now() - other.sentAt).toBeLessThan(600);
+    // Held while an offer might still come, then reset; never a byte back.
+    expect(await recvWithin(same.fd, 5000)).toBe('ECONNRESET');
+    expect(Date.now() - same.sentAt).toBeGreaterThanOrEqual(600);
+  } finally {
+    close(same.fd);
+    close(other.fd);
+    a.engine.cancel(restore);
   }
 });
 
