@@ -1,12 +1,13 @@
 /**
  * The accepting half of a restore (SPEC §3.1, §3.4): the peer listener, the acceptor's side
  * of sessions (peer-session.ts), and the matching of each offered connection to the endpoint
- * waiting for it. An offer may arrive before its endpoint registers; it is held until the
- * handshake deadline. A data connection and its offer may arrive in either order; each waits
- * for the other until the same deadline. A changed peer is accepted only when the placement
- * explains it; every refusal names the reason to the dialer and is kept on the waiting
- * endpoint, which reports it if its deadline passes. A dialer that fails authentication, and
- * a connection that does not open with a rewire record, are reset without a word.
+ * waiting for it. A data connection and its offer may arrive in either order, and the offer
+ * before its endpoint registers; each waits until the handshake deadline, and never past the
+ * time the dialer said it waits. A data connection is taken only from an address with an
+ * authenticated session. A changed peer is accepted only when the placement explains it;
+ * every refusal names the reason to the dialer and is kept on the waiting endpoint, which
+ * reports it if its deadline passes. A dialer that fails authentication, and a connection
+ * that does not open with a rewire record, are reset without a word.
  */
 import { isIPv6 } from 'node:net';
 
@@ -146,11 +147,8 @@ export class Acceptor {
   async #acceptLoop(listenFd: number): Promise<void> {
     this.ctx.reactor.watchOneShot(listenFd);
     while (!this.#stopped) {
-      try {
-        this.#acceptWaiting();
-      } catch (err) {
-        if (this.#stopped) return;
-        this.ctx.log.error('peer.accept_failed', { error: err });
+      if (!this.#acceptWaiting()) {
+        // Out of fds, or another passing failure (logged): try again shortly.
         await Bun.sleep(100);
         continue;
       }
@@ -162,12 +160,21 @@ export class Acceptor {
     }
   }
 
-  /** Takes every connection waiting on the listening socket. */
-  #acceptWaiting(): void {
-    if (this.#listenFd < 0) return;
+  /**
+   * Takes every connection waiting on the listening socket. Returns false when accept failed
+   * (logged; EMFILE when the agent is out of fds), so that a session calling it goes on.
+   */
+  #acceptWaiting(): boolean {
+    if (this.#listenFd < 0) return true;
     for (;;) {
-      const fd = acceptFd(this.#listenFd, { nonblock: true });
-      if (fd < 0) return;
+      let fd: number;
+      try {
+        fd = acceptFd(this.#listenFd, { nonblock: true });
+      } catch (err) {
+        if (!this.#stopped) this.ctx.log.error('peer.accept_failed', { error: err });
+        return false;
+      }
+      if (fd < 0) return true;
       void this.#inbound(fd);
     }
   }

@@ -3,7 +3,7 @@
  * carries, in batches, what used to take a handshake on every restored connection.
  *
  *   dialer                                   acceptor
- *   session: Offers[{ticket, from, to, version, drained_d}, ...] ->
+ *   session: Offers[{ticket, from, to, version, drained_d, wait}, ...] ->
  *   data connection: "RWT2" + ticket  ->     (reads exactly the 20-byte record)
  *                                            (matches ticket to offer, offer to endpoint)
  *   data connection:                 <-      drained_d, raw (into the dialer's receive queue)
