@@ -280,22 +280,31 @@ async function until(check: () => boolean): Promise<void> {
 
 test('garbage and oversized frames from a peer are dropped, and the agent goes on restoring', async () => {
   const [a, b] = (await cluster([1n, 2n], () => quick)) as [RunningAgent, RunningAgent];
+  const session = (...bytes: Uint8Array[]) =>
+    Uint8Array.from([...sessionOpening(), ...bytes.flatMap((b) => [...b])]);
   for (const bytes of [
     new TextEncoder().encode('GET / HTTP/1.1\r\n\r\n'),
     Uint8Array.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
     frame(Uint8Array.from([0x0a, 0x99, 0x01])),
+    // A session whose first frame is not a protobuf message.
+    session(frame(Uint8Array.from([0x0a, 0x99, 0x01]))),
+    // A session whose first frame announces 1 MiB: more than a stranger may send before it
+    // has proved the key, though less than maxFrameBytes. Refused at its length.
+    session(Uint8Array.from([0x00, 0x10, 0x00, 0x00, 1, 2, 3])),
   ]) {
     const fd = socket('inet', 'stream', { nonblock: true });
     try {
       connect(fd, { family: 'inet', address: '127.0.0.1', port: b.peerPort });
       await until(() => send(fd, new Uint8Array(0)) === 0);
       send(fd, bytes);
+      const sentAt = Date.now();
       const buf = new Uint8Array(4096);
       const answer = await recvSoon(fd, buf).catch(
         (err) => (err as { errnoName?: string }).errnoName ?? String(err),
       );
-      // Closed or reset, and never a frame back.
+      // Closed or reset, and never a frame back; at once, not at the handshake deadline.
       expect([0, 'ECONNRESET']).toContain(answer);
+      expect(Date.now() - sentAt).toBeLessThan(quick.deadlines.handshakeMs / 2);
     } finally {
       close(fd);
     }
