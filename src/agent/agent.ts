@@ -57,11 +57,7 @@ class Agent implements RunningAgent {
   readonly captures: CaptureBook;
   readonly metrics: AgentMetrics = createAgentMetrics();
   readonly startedAt = new Date();
-  /**
-   * Restored connections by endpoint key: the task, and whether its peer's node has departed
-   * since. Views are made when asked for (a restore may hold tens of thousands).
-   */
-  readonly #connections = new Map<string, { task: EndpointTask; departed: boolean }>();
+  readonly #connections = new Map<string, ConnectionView>();
   readonly #peers = new Map<bigint, PeerRecord>();
   peerPort = 0;
   #ready = false;
@@ -199,7 +195,7 @@ class Agent implements RunningAgent {
   }
 
   connections(filter: ConnectionFilter = {}): ConnectionView[] {
-    return this.#connectionViews().filter(
+    return [...this.#connections.values()].filter(
       (c) =>
         (filter.process === undefined || c.process === filter.process) &&
         (filter.node === undefined || c.peerNode === filter.node || c.localNode === filter.node) &&
@@ -209,7 +205,7 @@ class Agent implements RunningAgent {
 
   hosts(): HostTableView[] {
     const daemons = new Map<string, HostTableView>();
-    for (const c of this.#connectionViews()) {
+    for (const c of this.#connections.values()) {
       if (!this.config.parentDaemons.includes(c.executable)) continue;
       const table = daemons.get(c.process) ?? {
         process: c.process,
@@ -270,7 +266,8 @@ class Agent implements RunningAgent {
     this.metrics.endpoints.inc({ result: task.state === 'pending' ? 'failed' : task.state });
     this.#notePeer(task);
     if (task.state === 'failed') return;
-    this.#connections.set(task.key, { task, departed: false });
+    const view = this.#connectionView(task);
+    this.#connections.set(view.endpoint, view);
   }
 
   #recordRestoreDone(restore: Restore): void {
@@ -296,22 +293,17 @@ class Agent implements RunningAgent {
       });
   }
 
-  #connectionViews(): ConnectionView[] {
-    return [...this.#connections.values()].map((c) => this.#connectionView(c.task, c.departed));
-  }
-
-  #connectionView(task: EndpointTask, departed: boolean): ConnectionView {
+  #connectionView(task: EndpointTask): ConnectionView {
     const m = task.restore.manifest;
     const local = this.config.nodeId;
-    const live = task.state === 'live' && !departed;
     return {
       endpoint: task.key,
       peer: task.peer ? endpointKey(task.peer) : undefined,
       process: processKey(m.process),
       executable: m.executable,
       pid: m.pid,
-      state: live ? 'live' : 'dead',
-      how: live ? (task.how ?? 'dead') : 'dead',
+      state: task.state === 'live' ? 'live' : 'dead',
+      how: task.how ?? 'dead',
       fds: task.endpoint.fds,
       localNode: local.toString(),
       peerNode: task.peerNode?.toString(),
@@ -325,9 +317,10 @@ class Agent implements RunningAgent {
   #placementChanged(p: Placement): void {
     const departed = new Set(p.nodes.filter((n) => n.departed).map((n) => n.nodeId.toString()));
     if (departed.size === 0) return;
-    for (const c of this.#connections.values()) {
-      const peerNode = c.task.peerNode?.toString();
-      if (peerNode !== undefined && departed.has(peerNode)) c.departed = true;
+    for (const [key, c] of this.#connections) {
+      if (c.peerNode !== undefined && departed.has(c.peerNode) && c.state === 'live') {
+        this.#connections.set(key, { ...c, state: 'dead', how: 'dead' });
+      }
     }
   }
 }
