@@ -58,6 +58,8 @@ class Agent implements RunningAgent {
   readonly metrics: AgentMetrics = createAgentMetrics();
   readonly startedAt = new Date();
   readonly #connections = new Map<string, ConnectionView>();
+  readonly #processTexts = new WeakMap<Restore, string>();
+  readonly #nodeTexts = new Map<bigint, string>();
   readonly #peers = new Map<bigint, PeerRecord>();
   peerPort = 0;
   #ready = false;
@@ -293,25 +295,39 @@ class Agent implements RunningAgent {
       });
   }
 
+  /**
+   * A connection as the API shows it. The table keeps one per restored connection for as long
+   * as the agent runs, so the texts that repeat (process key, node ids) are shared, not made
+   * again for each.
+   */
   #connectionView(task: EndpointTask): ConnectionView {
     const m = task.restore.manifest;
     const local = this.config.nodeId;
+    let process = this.#processTexts.get(task.restore);
+    if (process === undefined)
+      this.#processTexts.set(task.restore, (process = processKey(m.process)));
     return {
       endpoint: task.key,
       peer: task.peer ? endpointKey(task.peer) : undefined,
-      process: processKey(m.process),
+      process,
       executable: m.executable,
       pid: m.pid,
       state: task.state === 'live' ? 'live' : 'dead',
       how: task.how ?? 'dead',
       fds: task.endpoint.fds,
-      localNode: local.toString(),
-      peerNode: task.peerNode?.toString(),
-      localBirthNode: m.process.hostId.toString(),
-      peerBirthNode: task.peer?.process.hostId.toString(),
+      localNode: this.#nodeText(local),
+      peerNode: task.peerNode === undefined ? undefined : this.#nodeText(task.peerNode),
+      localBirthNode: this.#nodeText(m.process.hostId),
+      peerBirthNode: task.peer ? this.#nodeText(task.peer.process.hostId) : undefined,
       sameNode: task.peerNode === local,
       restoreId: task.restore.id,
     };
+  }
+
+  #nodeText(id: bigint): string {
+    let text = this.#nodeTexts.get(id);
+    if (text === undefined) this.#nodeTexts.set(id, (text = id.toString()));
+    return text;
   }
 
   #placementChanged(p: Placement): void {
