@@ -35,7 +35,7 @@ import type { PlacementStore } from '../placement/store.ts';
 import type { Reactor } from '../reactor/reactor.ts';
 import { FrameChannel } from '../wire/channel.ts';
 import { ticketKey } from '../wire/opening.ts';
-import { readOpening, sendAll } from '../wire/stream.ts';
+import { peerWentAway, readOpening, sendAll } from '../wire/stream.ts';
 import {
   acceptorHandshake,
   HANDSHAKE_FRAME_BYTES,
@@ -251,7 +251,7 @@ export class Acceptor {
       }
     } catch (err) {
       const code = (err as { code?: string }).code;
-      const closed = code === 'EPEER_CLOSED' || this.#stopped;
+      const closed = peerWentAway(err) || this.#stopped;
       log[closed ? 'debug' : 'warn']('peer.session_ended', { node: dialerNode, code, error: err });
       ch.fail(err as Error);
     } finally {

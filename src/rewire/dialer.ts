@@ -18,7 +18,7 @@ import type { PlacementStore } from '../placement/store.ts';
 import type { Reactor } from '../reactor/reactor.ts';
 import { FrameChannel } from '../wire/channel.ts';
 import { ticketOpening, TICKET_BYTES } from '../wire/opening.ts';
-import { sendAll } from '../wire/stream.ts';
+import { peerWentAway, sendAll } from '../wire/stream.ts';
 import {
   connectToAgent,
   expectAfterProof,
@@ -190,12 +190,7 @@ export class Dialer {
       close(fd);
       // Before the acceptor proved the key, a reset or a close means its agent went away
       // (stopping, restarting): worth another try, unlike a rejected proof.
-      const errno = (err as { errnoName?: string }).errnoName;
-      const closed =
-        errno === 'ECONNRESET' ||
-        errno === 'EPIPE' ||
-        (err as { code?: string }).code === 'EPEER_CLOSED';
-      if (acceptorNode === undefined && closed) {
+      if (acceptorNode === undefined && peerWentAway(err)) {
         throw new RewireError(
           'EPEER_UNREACHABLE',
           `The agent at ${where} closed the connection before proving the cluster key: it is stopping or restarting`,

@@ -24,6 +24,7 @@ import { endpointKey } from '../model/ids.ts';
 import type { EndpointId } from '../model/types.ts';
 import type { FrameChannel } from '../wire/channel.ts';
 import { ticketKey } from '../wire/opening.ts';
+import { peerWentAway } from '../wire/stream.ts';
 
 /** Offers or answers queued past this many bytes go out at once instead of at the turn's end. */
 const BATCH_BYTES = 1 << 20;
@@ -184,10 +185,7 @@ export class DialerSession {
 /** What a session's end means for the offers waiting on it: the peer agent is gone. */
 function lostError(err: Error, node: bigint): Error {
   if ((err as { code?: string }).code === 'EPEER_AGENT_LOST') return err;
-  if (
-    (err as { code?: string }).code === 'EPEER_CLOSED' ||
-    (err as { errnoName?: string }).errnoName === 'ECONNRESET'
-  ) {
+  if (peerWentAway(err)) {
     return new ProtocolError(
       `Peer agent of node '${node}' closed the session: it stopped or was killed`,
       'EPEER_AGENT_LOST',

@@ -14,6 +14,16 @@ export class PeerClosedError extends ProtocolError {
   }
 }
 
+/** Whether `err` says the other end of a connection went away: it closed it, or reset it. */
+export function peerWentAway(err: unknown): boolean {
+  const errno = (err as { errnoName?: string }).errnoName;
+  return (
+    (err as { code?: string }).code === 'EPEER_CLOSED' ||
+    errno === 'ECONNRESET' ||
+    errno === 'EPIPE'
+  );
+}
+
 /** Reads at least one byte into `buf`, waiting for it; throws at end-of-file. */
 async function recvSome(
   reactor: Reactor,
